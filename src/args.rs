@@ -1,0 +1,391 @@
+//! Command-line parsing: `ttrapd [OPTION]... PATH...`.
+//!
+//! Options follow GNU conventions: long names with `--name value` or
+//! `--name=value`, short forms that can be bundled (`-fp FILE`, `-pFILE`),
+//! options and paths in any order, and `--` to end the options. The parser
+//! borrows every value from the argument strings and allocates nothing;
+//! trap paths go to a caller-supplied callback as they are found.
+
+use crate::limits::{PATH_MAX, TAG_MAX};
+use crate::names;
+
+/// Text printed by `--help`.
+pub const HELP: &str = "\
+Usage: ttrapd [OPTION]... PATH...
+Turn each PATH into a trap: opening, reading, writing, changing the
+attributes of, moving or deleting a trapped file, or listing a trapped
+directory or changing its entries, raises an alert in syslog.
+
+  -f, --foreground        stay in the foreground and copy every line to
+                          stderr (default: detach as a daemon)
+  -p, --pidfile FILE      write the daemon's pid to FILE and hold a lock on
+                          it while running; a second start fails
+  -l, --log-socket PATH   syslog socket to write to (default /dev/log)
+      --facility NAME     syslog facility: authpriv (default), auth,
+                          daemon, user, local0 ... local7, and the other
+                          syslog(3) names
+      --severity NAME     severity of ALERT lines: alert (default), emerg,
+                          crit, err, warning, notice, info, debug
+  -t, --tag NAME          syslog tag (default ttrapd): 1 to 32 letters,
+                          digits, '.', '_' or '-'
+  -h, --help              print this help and exit
+  -V, --version           print the version and exit
+
+Exit status: 0 stopped by a signal or --help/--version; 1 could not start
+or keep running; 2 usage error.
+";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command<'a> {
+    Run(Config<'a>),
+    Help,
+    Version,
+}
+
+/// Settings for a run. Trap paths are not stored here; the parser hands
+/// them to its callback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config<'a> {
+    pub foreground: bool,
+    pub pidfile: Option<&'a [u8]>,
+    pub log_socket: &'a [u8],
+    pub facility: u8,
+    /// Severity of `ALERT` lines.
+    pub severity: u8,
+    pub tag: &'a [u8],
+}
+
+impl Default for Config<'_> {
+    fn default() -> Self {
+        Self {
+            foreground: false,
+            pidfile: None,
+            log_socket: b"/dev/log",
+            facility: 10,
+            severity: names::SEVERITY_ALERT,
+            tag: b"ttrapd",
+        }
+    }
+}
+
+/// A command line that cannot be run; each variant names the fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageError<'a> {
+    /// An argument starting with `-` that is no known option.
+    UnknownOption(&'a [u8]),
+    /// A letter in a bundle of short options that is no known option.
+    UnknownShortOption(u8),
+    /// An option that needs a value came last.
+    MissingValue(&'static str),
+    /// A flag was given a value with `=`.
+    UnexpectedValue(&'static str),
+    /// An option value that is not allowed.
+    InvalidValue { option: &'static str, value: &'a [u8], expected: &'static str },
+    /// No PATH was given.
+    NoTrap,
+    /// An empty string was given as PATH.
+    EmptyPath,
+    /// A PATH at or over `PATH_MAX` bytes.
+    PathTooLong(&'a [u8]),
+    /// More traps than the fixed table holds.
+    TooManyTraps { max: usize },
+    /// All trap paths together exceed the path arena.
+    PathsTooLong { max: usize },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Foreground,
+    Pidfile,
+    LogSocket,
+    Facility,
+    Severity,
+    Tag,
+    Help,
+    Version,
+}
+
+struct Spec {
+    long: &'static str,
+    short: Option<u8>,
+    takes_value: bool,
+    opt: Opt,
+}
+
+const SPECS: &[Spec] = &[
+    Spec { long: "--foreground", short: Some(b'f'), takes_value: false, opt: Opt::Foreground },
+    Spec { long: "--pidfile", short: Some(b'p'), takes_value: true, opt: Opt::Pidfile },
+    Spec { long: "--log-socket", short: Some(b'l'), takes_value: true, opt: Opt::LogSocket },
+    Spec { long: "--facility", short: None, takes_value: true, opt: Opt::Facility },
+    Spec { long: "--severity", short: None, takes_value: true, opt: Opt::Severity },
+    Spec { long: "--tag", short: Some(b't'), takes_value: true, opt: Opt::Tag },
+    Spec { long: "--help", short: Some(b'h'), takes_value: false, opt: Opt::Help },
+    Spec { long: "--version", short: Some(b'V'), takes_value: false, opt: Opt::Version },
+];
+
+/// Longest socket path that fits `sockaddr_un.sun_path` with its NUL.
+const SUN_PATH_MAX: usize = 107;
+
+/// Parses `args` (without the program name). Every trap path is passed to
+/// `on_trap` in command-line order; an error from `on_trap` ends parsing.
+/// `--help` and `--version` return at once, before any later argument is
+/// checked.
+pub fn parse<'a, I, F>(args: I, mut on_trap: F) -> Result<Command<'a>, UsageError<'a>>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    F: FnMut(&'a [u8]) -> Result<(), UsageError<'a>>,
+{
+    let mut config = Config::default();
+    let mut traps = 0usize;
+    let mut args = args.into_iter();
+    let mut only_paths = false;
+    let mut trap = |path: &'a [u8], traps: &mut usize| -> Result<(), UsageError<'a>> {
+        if path.is_empty() {
+            return Err(UsageError::EmptyPath);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(UsageError::PathTooLong(path));
+        }
+        *traps += 1;
+        on_trap(path)
+    };
+
+    while let Some(arg) = args.next() {
+        if only_paths || arg == b"-" || arg.first() != Some(&b'-') {
+            trap(arg, &mut traps)?;
+        } else if arg == b"--" {
+            only_paths = true;
+        } else if arg.starts_with(b"--") {
+            let (name, inline) = match arg.iter().position(|&b| b == b'=') {
+                Some(eq) => (&arg[..eq], Some(&arg[eq + 1..])),
+                None => (arg, None),
+            };
+            let spec = SPECS
+                .iter()
+                .find(|spec| spec.long.as_bytes() == name)
+                .ok_or(UsageError::UnknownOption(name))?;
+            let value = if spec.takes_value {
+                match inline {
+                    Some(value) => Some(value),
+                    None => Some(args.next().ok_or(UsageError::MissingValue(spec.long))?),
+                }
+            } else if inline.is_some() {
+                return Err(UsageError::UnexpectedValue(spec.long));
+            } else {
+                None
+            };
+            if let Some(done) = apply(&mut config, spec, value)? {
+                return Ok(done);
+            }
+        } else {
+            // A bundle of short options; one that takes a value uses the rest
+            // of the bundle, or the next argument when the bundle ends.
+            let mut index = 1;
+            while index < arg.len() {
+                let letter = arg[index];
+                let spec = SPECS
+                    .iter()
+                    .find(|spec| spec.short == Some(letter))
+                    .ok_or(UsageError::UnknownShortOption(letter))?;
+                index += 1;
+                let value = if !spec.takes_value {
+                    None
+                } else if index < arg.len() {
+                    let rest = &arg[index..];
+                    index = arg.len();
+                    Some(rest)
+                } else {
+                    Some(args.next().ok_or(UsageError::MissingValue(spec.long))?)
+                };
+                if let Some(done) = apply(&mut config, spec, value)? {
+                    return Ok(done);
+                }
+            }
+        }
+    }
+    if traps == 0 {
+        return Err(UsageError::NoTrap);
+    }
+    Ok(Command::Run(config))
+}
+
+/// Stores one option in `config`; returns a command for `--help` and
+/// `--version`, which end parsing.
+fn apply<'a>(
+    config: &mut Config<'a>,
+    spec: &Spec,
+    value: Option<&'a [u8]>,
+) -> Result<Option<Command<'a>>, UsageError<'a>> {
+    let value = value.unwrap_or(b"");
+    let invalid = |expected| UsageError::InvalidValue { option: spec.long, value, expected };
+    match spec.opt {
+        Opt::Foreground => config.foreground = true,
+        Opt::Help => return Ok(Some(Command::Help)),
+        Opt::Version => return Ok(Some(Command::Version)),
+        Opt::Pidfile => {
+            if value.is_empty() || value.len() >= PATH_MAX || value.contains(&0) {
+                return Err(invalid("a file path"));
+            }
+            config.pidfile = Some(value);
+        }
+        Opt::LogSocket => {
+            if value.is_empty() || value.len() > SUN_PATH_MAX || value.contains(&0) {
+                return Err(invalid("a socket path of 1 to 107 bytes"));
+            }
+            config.log_socket = value;
+        }
+        Opt::Facility => {
+            config.facility = names::lookup(names::FACILITIES, value)
+                .ok_or(invalid("a syslog facility such as authpriv, daemon or local0"))?;
+        }
+        Opt::Severity => {
+            config.severity = names::lookup(names::SEVERITIES, value)
+                .ok_or(invalid("a syslog severity such as alert, crit or warning"))?;
+        }
+        Opt::Tag => {
+            let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+            if value.is_empty() || value.len() > TAG_MAX || !value.iter().all(allowed) {
+                return Err(invalid("1 to 32 letters, digits, '.', '_' or '-'"));
+            }
+            config.tag = value;
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(line: &str) -> Result<(Command<'_>, Vec<&[u8]>), UsageError<'_>> {
+        let mut traps = Vec::new();
+        let command = parse(line.split_whitespace().map(str::as_bytes), |path| {
+            traps.push(path);
+            Ok(())
+        })?;
+        Ok((command, traps))
+    }
+
+    fn config(line: &str) -> Config<'_> {
+        match run(line) {
+            Ok((Command::Run(config), _)) => config,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let (command, traps) = run("/srv/trap").unwrap();
+        assert_eq!(command, Command::Run(Config::default()));
+        assert_eq!(traps, vec![&b"/srv/trap"[..]]);
+        let defaults = Config::default();
+        assert_eq!(defaults.log_socket, b"/dev/log");
+        assert_eq!(defaults.facility, 10);
+        assert_eq!(defaults.tag, b"ttrapd");
+        assert!(!defaults.foreground);
+    }
+
+    #[test]
+    fn long_options_with_space_and_equals() {
+        let config = config("--pidfile /run/t.pid --log-socket=/tmp/log --facility local3 a");
+        assert_eq!(config.pidfile, Some(&b"/run/t.pid"[..]));
+        assert_eq!(config.log_socket, b"/tmp/log");
+        assert_eq!(config.facility, 19);
+    }
+
+    #[test]
+    fn short_options_bundle() {
+        let first = config("-fp/run/x.pid -t trapper -l /s a b");
+        assert!(first.foreground);
+        assert_eq!(first.pidfile, Some(&b"/run/x.pid"[..]));
+        assert_eq!(first.tag, b"trapper");
+        assert_eq!(first.log_socket, b"/s");
+        let bundled = config("-fp /run/y.pid a");
+        assert_eq!(bundled.pidfile, Some(&b"/run/y.pid"[..]));
+    }
+
+    #[test]
+    fn paths_and_options_mix_and_double_dash() {
+        let (_, traps) = run("a -f b -- -c --help").unwrap();
+        assert_eq!(traps, vec![&b"a"[..], b"b", b"-c", b"--help"]);
+    }
+
+    #[test]
+    fn help_and_version_win() {
+        assert_eq!(run("--help").unwrap().0, Command::Help);
+        assert_eq!(run("-V --bogus").unwrap().0, Command::Version);
+        assert_eq!(run("a -h").unwrap().0, Command::Help);
+    }
+
+    #[test]
+    fn no_trap_is_an_error() {
+        assert_eq!(run("-f").unwrap_err(), UsageError::NoTrap);
+        assert_eq!(run("").unwrap_err(), UsageError::NoTrap);
+    }
+
+    #[test]
+    fn unknown_options() {
+        assert_eq!(run("--frob a").unwrap_err(), UsageError::UnknownOption(b"--frob"));
+        assert_eq!(run("--frob=1 a").unwrap_err(), UsageError::UnknownOption(b"--frob"));
+        assert_eq!(run("-fz a").unwrap_err(), UsageError::UnknownShortOption(b'z'));
+    }
+
+    #[test]
+    fn missing_and_unexpected_values() {
+        assert_eq!(run("a --pidfile").unwrap_err(), UsageError::MissingValue("--pidfile"));
+        assert_eq!(run("a -l").unwrap_err(), UsageError::MissingValue("--log-socket"));
+        assert_eq!(
+            run("--foreground=yes a").unwrap_err(),
+            UsageError::UnexpectedValue("--foreground")
+        );
+    }
+
+    #[test]
+    fn invalid_values() {
+        for line in [
+            "--facility nope a",
+            "--severity loud a",
+            "--tag bad[tag] a",
+            "--tag=",
+            "--pidfile= a",
+        ] {
+            assert!(
+                matches!(run(line), Err(UsageError::InvalidValue { .. })),
+                "{line:?} gave {:?}",
+                run(line)
+            );
+        }
+        let long_socket = format!("-l /{} a", "s".repeat(107));
+        assert!(matches!(
+            run(&long_socket),
+            Err(UsageError::InvalidValue { option: "--log-socket", .. })
+        ));
+    }
+
+    #[test]
+    fn severity_sets_alert_priority() {
+        assert_eq!(config("--severity crit a").severity, 2);
+    }
+
+    #[test]
+    fn empty_and_overlong_paths() {
+        let args: [&[u8]; 1] = [b""];
+        assert_eq!(parse(args, |_| Ok(())).unwrap_err(), UsageError::EmptyPath);
+        let long = vec![b'a'; PATH_MAX];
+        let args = [&long[..]];
+        assert!(matches!(parse(args, |_| Ok(())), Err(UsageError::PathTooLong(_))));
+    }
+
+    #[test]
+    fn callback_error_stops_parsing() {
+        let args: [&[u8]; 3] = [b"a", b"b", b"c"];
+        let mut seen = 0;
+        let result = parse(args, |_| {
+            seen += 1;
+            if seen == 2 { Err(UsageError::TooManyTraps { max: 1 }) } else { Ok(()) }
+        });
+        assert_eq!(result.unwrap_err(), UsageError::TooManyTraps { max: 1 });
+        assert_eq!(seen, 2);
+    }
+}

@@ -1,0 +1,20 @@
+//! The testable core of ttrapd: command-line parsing, the inotify
+//! read-buffer parser, value escaping and syslog line formatting.
+//!
+//! Nothing here makes a system call or allocates, so the same code runs in
+//! the static `no_std` binary and, under `cfg(test)`, in the standard test
+//! harness.
+
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+pub mod args;
+pub mod buf;
+pub mod escape;
+pub mod inotify;
+pub mod limits;
+pub mod msg;
+pub mod names;
+pub mod path;
+pub mod kernel;
+pub mod report;

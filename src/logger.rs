@@ -1,0 +1,284 @@
+//! Delivery of syslog lines: the `/dev/log` socket first, `/dev/kmsg` when
+//! the socket is missing or refuses, and stderr as well in the foreground.
+//!
+//! The socket is connected once and reconnected after any send error, so a
+//! restarted syslog daemon (which re-creates its socket) gets lines again
+//! without a restart of ttrapd. Datagram sockets get one line per datagram;
+//! stream sockets get newline-terminated lines. A send timeout bounds how
+//! long a stalled receiver can hold the daemon.
+
+use core::ffi::CStr;
+use core::time::Duration;
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::{self, AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+use ttrapd::msg::{Kind, Line};
+use ttrapd::path::AbsPath;
+
+/// Longest a send to the syslog socket may block before the line goes to
+/// `/dev/kmsg` instead.
+const SEND_TIMEOUT: Duration = Duration::from_millis(250);
+
+pub struct Logger {
+    socket_path: AbsPath<108>,
+    socket: Option<OwnedFd>,
+    stream: bool,
+    kmsg: Option<OwnedFd>,
+    foreground: bool,
+    facility: u8,
+    alert_severity: u8,
+    tag: &'static [u8],
+    pid: u32,
+    line: Line,
+    notice: Line,
+    /// Whether the last line failed to reach the syslog socket.
+    diverted: bool,
+    /// Lines that went to `/dev/kmsg` since the socket last worked.
+    diverted_lines: u64,
+    /// Lines that reached neither the socket nor `/dev/kmsg`.
+    lost_lines: u64,
+}
+
+impl Logger {
+    pub fn new(
+        socket_path: &AbsPath<108>,
+        foreground: bool,
+        facility: u8,
+        alert_severity: u8,
+        tag: &'static [u8],
+    ) -> Self {
+        Self {
+            socket_path: AbsPath::new(b"", socket_path.as_bytes()).unwrap_or(AbsPath::new(b"", b"/dev/log").unwrap_or_else(|| crate::fatal_bug(b"socket path"))),
+            socket: None,
+            stream: false,
+            kmsg: None,
+            foreground,
+            facility,
+            alert_severity,
+            tag,
+            pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
+            line: Line::new(),
+            notice: Line::new(),
+            diverted: false,
+            diverted_lines: 0,
+            lost_lines: 0,
+        }
+    }
+
+    /// Opens `/dev/kmsg` for the fallback and connects to the syslog socket.
+    /// Returns the errno of a failed connection; lines then go to
+    /// `/dev/kmsg` until the socket works.
+    pub fn open(&mut self) -> Result<(), Errno> {
+        self.kmsg = rustix::fs::open(
+            c"/dev/kmsg",
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOCTTY,
+            rustix::fs::Mode::empty(),
+        )
+        .ok();
+        self.connect()
+    }
+
+    pub fn set_foreground(&mut self, foreground: bool) {
+        self.foreground = foreground;
+    }
+
+    /// Drops the syslog connection and connects again.
+    pub fn reconnect(&mut self) -> Result<(), Errno> {
+        self.socket = None;
+        self.connect()
+    }
+
+    fn connect(&mut self) -> Result<(), Errno> {
+        let (socket, stream) = connect_socket(self.socket_path.as_cstr())?;
+        self.socket = Some(socket);
+        self.stream = stream;
+        Ok(())
+    }
+
+    /// Starts a line of `kind`; add fields to the returned line, then call
+    /// [`Logger::send`].
+    pub fn begin(&mut self, kind: Kind) -> &mut Line {
+        let severity = kind.severity(self.alert_severity);
+        self.line.begin(self.facility, severity, self.tag, self.pid, kind);
+        &mut self.line
+    }
+
+    /// Delivers the line built since [`Logger::begin`].
+    pub fn send(&mut self) {
+        self.line.finish();
+        if self.foreground {
+            write_stderr_line(self.line.body());
+        }
+        match send_to_socket(&mut self.socket, &mut self.stream, self.socket_path.as_cstr(), &mut self.line)
+        {
+            Ok(()) => {
+                if self.diverted {
+                    self.diverted = false;
+                    self.report_recovery();
+                }
+            }
+            Err(error) => {
+                if !self.diverted {
+                    self.diverted = true;
+                    self.report_diversion(error);
+                }
+                self.divert_line();
+            }
+        }
+    }
+
+    fn divert_line(&mut self) {
+        let written = match &self.kmsg {
+            Some(kmsg) => rustix::io::write(kmsg, self.line.bytes()).is_ok(),
+            None => false,
+        };
+        if written {
+            self.diverted_lines += 1;
+        } else {
+            self.lost_lines += 1;
+        }
+    }
+
+    /// Writes to `/dev/kmsg` (and stderr in the foreground) that the syslog
+    /// socket failed and lines follow there.
+    fn report_diversion(&mut self, error: Errno) {
+        let severity = Kind::Warn.severity(self.alert_severity);
+        let notice = &mut self.notice;
+        notice.begin(self.facility, severity, self.tag, self.pid, Kind::Warn);
+        notice.word("what", "syslog-unavailable");
+        notice.path("socket", self.socket_path.as_bytes());
+        notice.errno(error.raw_os_error());
+        notice.word("fallback", if self.kmsg.is_some() { "/dev/kmsg" } else { "none" });
+        notice.finish();
+        if self.foreground {
+            write_stderr_line(notice.body());
+        }
+        if let Some(kmsg) = &self.kmsg {
+            let _ = rustix::io::write(kmsg, notice.bytes());
+        }
+    }
+
+    /// Tells syslog that it is reachable again and how many lines went
+    /// elsewhere meanwhile.
+    fn report_recovery(&mut self) {
+        let severity = Kind::Lost.severity(self.alert_severity);
+        let notice = &mut self.notice;
+        let kind = if self.lost_lines > 0 { Kind::Lost } else { Kind::Warn };
+        notice.begin(self.facility, severity, self.tag, self.pid, kind);
+        notice.word("what", "syslog-back");
+        notice.num("kmsg_lines", self.diverted_lines);
+        notice.num("lost_lines", self.lost_lines);
+        notice.finish();
+        self.diverted_lines = 0;
+        self.lost_lines = 0;
+        if self.foreground {
+            write_stderr_line(notice.body());
+        }
+        if send_to_socket(&mut self.socket, &mut self.stream, self.socket_path.as_cstr(), notice).is_err() {
+            if let Some(kmsg) = &self.kmsg {
+                let _ = rustix::io::write(kmsg, notice.bytes());
+            }
+        }
+    }
+}
+
+/// Sends `line` to the syslog socket, connecting or reconnecting once if the
+/// socket is closed, gone or refusing.
+fn send_to_socket(
+    socket: &mut Option<OwnedFd>,
+    stream: &mut bool,
+    path: &CStr,
+    line: &mut Line,
+) -> Result<(), Errno> {
+    let mut last = Errno::NOTCONN;
+    for _ in 0..2 {
+        if socket.is_none() {
+            let (fd, is_stream) = connect_socket(path)?;
+            *socket = Some(fd);
+            *stream = is_stream;
+        }
+        let fd = socket.as_ref().map(|fd| fd.as_fd());
+        let Some(fd) = fd else { continue };
+        let result = if *stream { send_stream(fd, line) } else { send_datagram(fd, line) };
+        match result {
+            Ok(()) => return Ok(()),
+            // A receiver too busy to take the line within the timeout:
+            // reconnecting would not help.
+            Err(Errno::AGAIN) if !*stream => return Err(Errno::AGAIN),
+            Err(error) => {
+                last = error;
+                *socket = None;
+            }
+        }
+    }
+    Err(last)
+}
+
+fn send_datagram(fd: rustix::fd::BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
+    net::send(fd, line.bytes(), SendFlags::NOSIGNAL).map(|_| ())
+}
+
+fn send_stream(fd: rustix::fd::BorrowedFd<'_>, line: &mut Line) -> Result<(), Errno> {
+    line.push_newline();
+    let mut rest = line.bytes();
+    let mut result = Ok(());
+    while !rest.is_empty() {
+        match net::send(fd, rest, SendFlags::NOSIGNAL) {
+            Ok(written) => rest = &rest[written..],
+            Err(Errno::INTR) => continue,
+            Err(error) => {
+                // Part of a line on a stream would corrupt the next one, so
+                // the caller drops this connection.
+                result = Err(if error == Errno::AGAIN { Errno::TIMEDOUT } else { error });
+                break;
+            }
+        }
+    }
+    line.pop_newline();
+    result
+}
+
+/// Connects to the syslog socket at `path`, as a datagram socket or, when
+/// the socket is of the other type, as a stream. Returns the socket and
+/// whether it is a stream.
+fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
+    let address = SocketAddrUnix::new(path)?;
+    for (kind, stream) in [(SocketType::DGRAM, false), (SocketType::STREAM, true)] {
+        let socket = net::socket_with(AddressFamily::UNIX, kind, SocketFlags::CLOEXEC, None)?;
+        match net::connect(&socket, &address) {
+            Ok(()) => {
+                // Without the timeout a stalled receiver could block the
+                // daemon longer; the socket still works.
+                let _ = net::sockopt::set_socket_timeout(
+                    &socket,
+                    net::sockopt::Timeout::Send,
+                    Some(SEND_TIMEOUT),
+                );
+                return Ok((socket, stream));
+            }
+            Err(Errno::PROTOTYPE) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(Errno::PROTOTYPE)
+}
+
+/// Writes `text` and a newline to stderr, ignoring failures: stderr is a
+/// copy for people, and syslog has the line.
+pub fn write_stderr_line(text: &[u8]) {
+    // SAFETY: assumed: descriptor 2 is open for the process's life (it is
+    // /dev/null in daemon mode); a closed one only makes the write fail.
+    let stderr = unsafe { rustix::stdio::stderr() };
+    let _ = rustix::io::write(stderr, text);
+    let _ = rustix::io::write(stderr, b"\n");
+}
+
+/// Writes a last message to `/dev/kmsg` from the panic handler, where no
+/// logger state can be trusted.
+pub fn last_words(text: &[u8]) {
+    let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::CLOEXEC;
+    if let Ok(kmsg) = rustix::fs::open(c"/dev/kmsg", flags, rustix::fs::Mode::empty()) {
+        let _ = rustix::io::write(&kmsg, text);
+    }
+}

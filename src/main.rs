@@ -1,0 +1,430 @@
+//! ttrapd: turn files into traps that alert to syslog when touched.
+//!
+//! The program runs without libc: `rt` is its runtime, `sys` the few raw
+//! system calls rustix lacks. Start-up reads as a list of steps in `run`;
+//! the daemon's life is the `poll` loop in `serve`.
+
+#![no_std]
+#![no_main]
+
+mod daemon;
+mod logger;
+mod pidfile;
+mod rt;
+mod sys;
+mod traps;
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use ttrapd::args::{self, Command, Config, UsageError};
+use ttrapd::buf::Buf;
+use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES, PATH_MAX};
+use ttrapd::msg::Kind;
+use ttrapd::path::AbsPath;
+use ttrapd::report::{self, Failure};
+
+use linux_raw_sys::general::{
+    SIGALRM, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+};
+
+use crate::logger::{write_stderr_line, Logger};
+use crate::pidfile::{Pidfile, PidfileError};
+use crate::sys::SigSet;
+use crate::traps::{AddError, Table};
+
+/// Exit status of a clean stop.
+const EXIT_OK: i32 = 0;
+/// Exit status when ttrapd could not start or keep running.
+const EXIT_FAILURE: i32 = 1;
+/// Exit status of a usage error.
+const EXIT_USAGE: i32 = 2;
+
+/// Longest syslog socket path, `sun_path` with its NUL.
+const SOCKET_PATH_BYTES: usize = 108;
+
+/// Bytes read from inotify at once: room for about 600 events with names.
+const EVENT_BUFFER_BYTES: usize = 16 * 1024;
+
+/// Called by the runtime with the process arguments; returns the exit
+/// status.
+pub fn main(args: rt::Args) -> i32 {
+    // A write to a closed pipe or socket must fail with EPIPE, not kill the
+    // daemon.
+    let _ = sys::block_signals(SigSet::default().with(SIGPIPE));
+
+    let mut cwd_buffer = [0u8; PATH_MAX];
+    let cwd_len = sys::getcwd(&mut cwd_buffer).unwrap_or(0);
+    let cwd = &cwd_buffer[..cwd_len];
+
+    let mut table = Table::take();
+    let parsed = args::parse(args.options(), |path| {
+        table.add(cwd, path).map_err(|error| match error {
+            AddError::TooMany => UsageError::TooManyTraps { max: MAX_TRAPS },
+            AddError::ArenaFull => UsageError::PathsTooLong { max: PATH_ARENA_BYTES },
+        })
+    });
+    match parsed {
+        Ok(Command::Help) => write_stdout(args::HELP.as_bytes()),
+        Ok(Command::Version) => {
+            write_stdout(concat!("ttrapd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes())
+        }
+        Ok(Command::Run(config)) => run(&config, table, cwd),
+        Err(error) => {
+            let mut text = Buf::<1024>::new();
+            report::format_usage(&mut text, &error);
+            write_stderr(text.as_bytes());
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Starts the daemon and serves until it stops; returns the exit status.
+fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
+    // Paths that must survive chdir("/") are made absolute first.
+    let Some(socket_path) = AbsPath::<SOCKET_PATH_BYTES>::new(cwd, config.log_socket) else {
+        return usage_problem(b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute\n");
+    };
+    let pidfile_path = match config.pidfile {
+        Some(raw) => match AbsPath::<PATH_MAX>::new(cwd, raw) {
+            Some(path) => Some(path),
+            None => return usage_problem(b"ttrapd: the --pidfile path is too long once made absolute\n"),
+        },
+        None => None,
+    };
+
+    // Detach, unless an init or supervisor wants the foreground.
+    let start_pipe = if config.foreground {
+        None
+    } else {
+        match daemon::detach() {
+            Ok(pipe) => Some(pipe),
+            Err((action, errno)) => {
+                return fail_before_log(&Failure { action, object: b"", errno, hint: "" });
+            }
+        }
+    };
+
+    // Syslog: a missing socket is not fatal, lines go to /dev/kmsg until it
+    // appears.
+    let mut log = Logger::new(
+        &socket_path,
+        config.foreground,
+        config.facility,
+        config.severity,
+        config.tag,
+    );
+    if let Err(errno) = log.open() {
+        let mut text = Buf::<512>::new();
+        text.push_bytes(b"ttrapd: warning: cannot connect to syslog socket ");
+        ttrapd::escape::push_quoted(&mut text, socket_path.as_bytes(), 200);
+        text.push_bytes(b": ");
+        report::push_errno(&mut text, errno.raw_os_error());
+        text.push_bytes(b"; lines go to /dev/kmsg until it accepts them\n");
+        write_stderr(text.as_bytes());
+    }
+
+    // Signals arrive through a signalfd in the poll loop.
+    let handled = SigSet::default()
+        .with(SIGHUP)
+        .with(SIGINT)
+        .with(SIGQUIT)
+        .with(SIGTERM)
+        .with(SIGUSR1)
+        .with(SIGUSR2)
+        .with(SIGALRM);
+    let signals = match sys::block_signals(handled.with(SIGPIPE)).and_then(|()| sys::signalfd(handled)) {
+        Ok(fd) => fd,
+        Err(errno) => {
+            return fail(&mut log, &Failure { action: "create signalfd", object: b"", errno, hint: "" });
+        }
+    };
+
+    // One instance per pidfile.
+    let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    let pidfile = match &pidfile_path {
+        Some(path) => match Pidfile::take(path.as_cstr(), pid) {
+            Ok(file) => Some(file),
+            Err(PidfileError::Locked(holder)) => {
+                return fail_locked(&mut log, path.as_bytes(), holder);
+            }
+            Err(PidfileError::Failed(action, errno)) => {
+                let hint = "check that its directory exists and is writable";
+                let failure = Failure { action, object: path.as_bytes(), errno: errno.raw_os_error(), hint };
+                return fail(&mut log, &failure);
+            }
+        },
+        None => None,
+    };
+
+    // Arm every trap; any that cannot be armed stops the start.
+    if let Err(error) = table.arm_all() {
+        let failure = if error.index == usize::MAX {
+            Failure {
+                action: "create inotify instance",
+                object: b"",
+                errno: error.errno.raw_os_error(),
+                hint: "raise fs.inotify.max_user_instances",
+            }
+        } else {
+            Failure {
+                action: "watch trap",
+                object: table.path(error.index),
+                errno: error.errno.raw_os_error(),
+                hint: arm_hint(error.errno),
+            }
+        };
+        let status = fail(&mut log, &failure);
+        if let Some(file) = &pidfile {
+            file.remove();
+        }
+        return status;
+    }
+
+    let line = log.begin(Kind::Start);
+    line.num("traps", table.len() as u64);
+    line.word("mode", "inotify");
+    line.word("version", env!("CARGO_PKG_VERSION"));
+    line.word("run", if config.foreground { "foreground" } else { "daemon" });
+    log.send();
+
+    if let Some(pipe) = start_pipe {
+        pipe.finish();
+    }
+    let status = serve(&mut table, &mut log, &signals);
+    if let Some(file) = &pidfile {
+        file.remove();
+    }
+    status
+}
+
+/// The event loop: waits on inotify and the signalfd and handles what
+/// arrives. Returns the exit status when a stop signal comes.
+fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> i32 {
+    let buffer = event_buffer();
+    loop {
+        let (events_ready, signal_ready) = {
+            let mut fds = [
+                PollFd::new(table.inotify(), PollFlags::IN),
+                PollFd::new(signals, PollFlags::IN),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(errno) => {
+                    let line = log.begin(Kind::Error);
+                    line.word("what", "poll-failed");
+                    line.errno(errno.raw_os_error());
+                    log.send();
+                    return EXIT_FAILURE;
+                }
+            }
+            (!fds[0].revents().is_empty(), !fds[1].revents().is_empty())
+        };
+        if events_ready {
+            read_events(table, log, buffer);
+        }
+        if signal_ready {
+            if let Some(status) = read_signals(table, log, signals) {
+                return status;
+            }
+        }
+    }
+}
+
+fn read_events(table: &mut Table, log: &mut Logger, buffer: &mut [u8; EVENT_BUFFER_BYTES]) {
+    let len = match rustix::io::read(table.inotify(), &mut buffer[..]) {
+        Ok(len) => len,
+        Err(Errno::AGAIN) | Err(Errno::INTR) => return,
+        Err(errno) => {
+            let line = log.begin(Kind::Error);
+            line.word("what", "inotify-read-failed");
+            line.errno(errno.raw_os_error());
+            log.send();
+            return;
+        }
+    };
+    for event in ttrapd::inotify::events(&buffer[..len]) {
+        match event {
+            Ok(event) => table.handle(&event, log),
+            Err(truncated) => {
+                let line = log.begin(Kind::Error);
+                line.word("what", "inotify-record-truncated");
+                line.num("offset", truncated.offset as u64);
+                line.num("length", len as u64);
+                log.send();
+            }
+        }
+    }
+    table.refresh_touched();
+}
+
+/// Handles pending signals; returns the exit status for a stop signal.
+fn read_signals(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> Option<i32> {
+    let mut record = [0u8; ttrapd::kernel::SIGINFO_LEN];
+    loop {
+        match rustix::io::read(signals, &mut record) {
+            Ok(len) if len == record.len() => {}
+            Ok(_) | Err(Errno::AGAIN) => return None,
+            Err(Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+        let info = ttrapd::kernel::parse_siginfo(&record);
+        let name = ttrapd::names::signal_name(info.signo).unwrap_or("unknown");
+        match info.signo {
+            SIGTERM | SIGINT | SIGQUIT => {
+                let line = log.begin(Kind::Stop);
+                line.word("signal", name);
+                push_sender(line, info.pid, info.uid);
+                log.send();
+                return Some(EXIT_OK);
+            }
+            SIGHUP => {
+                let reconnect = log.reconnect();
+                let line = log.begin(Kind::Hup);
+                push_sender(line, info.pid, info.uid);
+                match reconnect {
+                    Ok(()) => line.word("syslog", "connected"),
+                    Err(errno) => {
+                        line.word("syslog", "unavailable");
+                        line.errno(errno.raw_os_error());
+                    }
+                }
+                line.word("action", "rechecking-all-traps");
+                log.send();
+                table.recheck_all("hup", log);
+                // The signalfd is not marked non-blocking: one read per
+                // poll wake-up is enough.
+                return None;
+            }
+            _ => {
+                let line = log.begin(Kind::Warn);
+                line.word("what", "signal-ignored");
+                line.word("signal", name);
+                push_sender(line, info.pid, info.uid);
+                log.send();
+                return None;
+            }
+        }
+    }
+}
+
+/// Adds the sender of a signal: pid, uid and, while it still runs, its
+/// executable.
+fn push_sender(line: &mut ttrapd::msg::Line, pid: u32, uid: u32) {
+    line.num("pid", pid.into());
+    line.num("uid", uid.into());
+    if pid == 0 {
+        return;
+    }
+    let mut link = Buf::<32>::new();
+    link.push_bytes(b"/proc/");
+    link.push_u64(pid.into());
+    link.push_bytes(b"/exe\0");
+    let Ok(link) = core::ffi::CStr::from_bytes_with_nul(link.as_bytes()) else { return };
+    let mut target = [0u8; 512];
+    if let Ok(len) = readlink(link, &mut target) {
+        line.path("exe", &target[..len]);
+    }
+}
+
+fn readlink(path: &core::ffi::CStr, buffer: &mut [u8]) -> Result<usize, Errno> {
+    rustix::fs::readlinkat_raw(rustix::fs::CWD, path, &mut *buffer)
+}
+
+fn arm_hint(errno: Errno) -> &'static str {
+    match errno {
+        Errno::NOENT | Errno::NOTDIR => "create the file first, or check the path",
+        Errno::ACCESS => "run ttrapd as a user that can read the path",
+        Errno::NOSPC => "raise fs.inotify.max_user_watches",
+        _ => "",
+    }
+}
+
+/// Reports a start-up failure on stderr and as an ERROR line; returns the
+/// exit status.
+fn fail(log: &mut Logger, failure: &Failure<'_>) -> i32 {
+    fail_before_log(failure);
+    log.set_foreground(false);
+    let line = log.begin(Kind::Error);
+    line.word("what", "start-failed");
+    line.text("action", failure.action.as_bytes());
+    if !failure.object.is_empty() {
+        line.path("path", failure.object);
+    }
+    line.errno(failure.errno);
+    log.send();
+    EXIT_FAILURE
+}
+
+fn fail_before_log(failure: &Failure<'_>) -> i32 {
+    let mut text = Buf::<1024>::new();
+    report::format_failure(&mut text, failure);
+    write_stderr(text.as_bytes());
+    EXIT_FAILURE
+}
+
+fn fail_locked(log: &mut Logger, path: &[u8], holder: Option<u64>) -> i32 {
+    let mut text = Buf::<1024>::new();
+    text.push_bytes(b"ttrapd: pidfile ");
+    ttrapd::escape::push_quoted(&mut text, path, 300);
+    text.push_bytes(b" is locked by a running ttrapd");
+    if let Some(pid) = holder {
+        text.push_bytes(b" (pid ");
+        text.push_u64(pid);
+        text.push(b')');
+    }
+    text.push_bytes(b"; stop that one first or choose another --pidfile\n");
+    write_stderr(text.as_bytes());
+    log.set_foreground(false);
+    let line = log.begin(Kind::Error);
+    line.word("what", "pidfile-locked");
+    line.path("path", path);
+    if let Some(pid) = holder {
+        line.num("holder", pid);
+    }
+    log.send();
+    EXIT_FAILURE
+}
+
+fn usage_problem(text: &[u8]) -> i32 {
+    write_stderr(text);
+    EXIT_USAGE
+}
+
+fn write_stdout(text: &[u8]) -> i32 {
+    // SAFETY: assumed: descriptor 1 is this process's stdout, open or not.
+    let stdout = unsafe { rustix::stdio::stdout() };
+    match rustix::io::write(stdout, text) {
+        Ok(_) => EXIT_OK,
+        Err(_) => EXIT_FAILURE,
+    }
+}
+
+fn write_stderr(text: &[u8]) {
+    // SAFETY: assumed: descriptor 2 is this process's stderr, open or not.
+    let stderr = unsafe { rustix::stdio::stderr() };
+    let _ = rustix::io::write(stderr, text);
+}
+
+/// Reports a broken internal invariant and exits 1.
+pub fn fatal_bug(what: &[u8]) -> ! {
+    let mut text = Buf::<128>::new();
+    text.push_bytes(b"ttrapd: internal error: ");
+    text.push_bytes(what);
+    write_stderr_line(text.as_bytes());
+    rt::exit(EXIT_FAILURE)
+}
+
+static mut EVENT_BUFFER: [u8; EVENT_BUFFER_BYTES] = [0; EVENT_BUFFER_BYTES];
+static EVENT_BUFFER_TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Takes the inotify read buffer, a static so that it costs no stack.
+fn event_buffer() -> &'static mut [u8; EVENT_BUFFER_BYTES] {
+    if EVENT_BUFFER_TAKEN.swap(true, core::sync::atomic::Ordering::Relaxed) {
+        fatal_bug(b"event buffer taken twice");
+    }
+    // SAFETY: checked: the flag makes this the only reference ever formed to
+    // the static; the process has one thread.
+    unsafe { &mut *(&raw mut EVENT_BUFFER) }
+}

@@ -1,0 +1,165 @@
+//! Messages for people on stderr: usage errors and failures, in one shape.
+//!
+//! `ttrapd: <what failed>: <reason>; <what to do>`, lowercase, user values
+//! in double quotes with control bytes escaped.
+
+use crate::args::UsageError;
+use crate::buf::Buf;
+use crate::escape;
+use crate::names;
+
+/// Escaped bytes of a user value kept in a message.
+const VALUE_CAP: usize = 300;
+
+/// A system call that failed, with what ttrapd was doing and on what.
+#[derive(Clone, Copy, Debug)]
+pub struct Failure<'a> {
+    /// What ttrapd could not do, as a verb phrase: "watch trap".
+    pub action: &'static str,
+    /// The path or name it was working on; may be empty.
+    pub object: &'a [u8],
+    /// The errno of the failed call.
+    pub errno: i32,
+    /// What the reader can do about it; may be empty.
+    pub hint: &'static str,
+}
+
+/// Appends the errno as `description (NAME)`, or `errno N`.
+pub fn push_errno<const N: usize>(out: &mut Buf<N>, errno: i32) {
+    match names::errno_text(errno) {
+        Some((name, text)) => {
+            out.push_str(text);
+            out.push_bytes(b" (");
+            out.push_str(name);
+            out.push(b')');
+        }
+        None => {
+            out.push_bytes(b"errno ");
+            out.push_i64(errno.into());
+        }
+    }
+}
+
+/// Formats `failure` as one stderr line, newline included.
+pub fn format_failure<const N: usize>(out: &mut Buf<N>, failure: &Failure<'_>) {
+    out.push_bytes(b"ttrapd: cannot ");
+    out.push_str(failure.action);
+    if !failure.object.is_empty() {
+        out.push(b' ');
+        escape::push_quoted(out, failure.object, VALUE_CAP);
+    }
+    out.push_bytes(b": ");
+    push_errno(out, failure.errno);
+    if !failure.hint.is_empty() {
+        out.push_bytes(b"; ");
+        out.push_str(failure.hint);
+    }
+    out.push(b'\n');
+}
+
+/// Formats a usage error as stderr lines, newlines included.
+pub fn format_usage<const N: usize>(out: &mut Buf<N>, error: &UsageError<'_>) {
+    out.push_bytes(b"ttrapd: ");
+    match *error {
+        UsageError::UnknownOption(option) => {
+            out.push_bytes(b"unknown option ");
+            escape::push_quoted(out, option, VALUE_CAP);
+        }
+        UsageError::UnknownShortOption(letter) => {
+            out.push_bytes(b"unknown option ");
+            escape::push_quoted(out, &[b'-', letter], VALUE_CAP);
+        }
+        UsageError::MissingValue(option) => {
+            out.push_bytes(b"option \"");
+            out.push_str(option);
+            out.push_bytes(b"\" needs a value");
+        }
+        UsageError::UnexpectedValue(option) => {
+            out.push_bytes(b"option \"");
+            out.push_str(option);
+            out.push_bytes(b"\" takes no value");
+        }
+        UsageError::InvalidValue { option, value, expected } => {
+            out.push_bytes(b"invalid value ");
+            escape::push_quoted(out, value, VALUE_CAP);
+            out.push_bytes(b" for \"");
+            out.push_str(option);
+            out.push_bytes(b"\": expected ");
+            out.push_str(expected);
+        }
+        UsageError::NoTrap => out.push_bytes(b"no trap given: name at least one PATH"),
+        UsageError::EmptyPath => out.push_bytes(b"empty PATH: a trap needs a file name"),
+        UsageError::PathTooLong(path) => {
+            out.push_bytes(b"trap path is 4096 bytes or longer: ");
+            escape::push_quoted(out, path, 60);
+        }
+        UsageError::TooManyTraps { max } => {
+            out.push_bytes(b"too many traps: at most ");
+            out.push_u64(max as u64);
+            out.push_bytes(b" fit; trap a directory instead of its files");
+        }
+        UsageError::PathsTooLong { max } => {
+            out.push_bytes(b"trap paths are too long together: at most ");
+            out.push_u64(max as u64);
+            out.push_bytes(b" bytes fit, counting the working directory for relative paths");
+        }
+    }
+    out.push_bytes(b"\nTry 'ttrapd --help' for more information.\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(error: UsageError<'_>) -> String {
+        let mut out = Buf::<1024>::new();
+        format_usage(&mut out, &error);
+        String::from_utf8(out.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn failure_names_action_object_reason_and_hint() {
+        let mut out = Buf::<1024>::new();
+        format_failure(
+            &mut out,
+            &Failure {
+                action: "watch trap",
+                object: b"/srv/missing",
+                errno: 2,
+                hint: "create the file first",
+            },
+        );
+        assert_eq!(
+            out.as_bytes(),
+            b"ttrapd: cannot watch trap \"/srv/missing\": no such file or directory (ENOENT); \
+              create the file first\n"
+        );
+    }
+
+    #[test]
+    fn failure_with_unknown_errno_prints_number() {
+        let mut out = Buf::<1024>::new();
+        format_failure(&mut out, &Failure { action: "poll", object: b"", errno: 999, hint: "" });
+        assert_eq!(out.as_bytes(), b"ttrapd: cannot poll: errno 999\n");
+    }
+
+    #[test]
+    fn usage_messages() {
+        assert_eq!(
+            usage(UsageError::UnknownOption(b"--frob")),
+            "ttrapd: unknown option \"--frob\"\nTry 'ttrapd --help' for more information.\n"
+        );
+        assert!(usage(UsageError::UnknownShortOption(b'z')).starts_with("ttrapd: unknown option \"-z\"\n"));
+        assert!(usage(UsageError::MissingValue("--pidfile")).contains("\"--pidfile\" needs a value"));
+        assert!(usage(UsageError::NoTrap).starts_with("ttrapd: no trap given"));
+        assert!(
+            usage(UsageError::InvalidValue {
+                option: "--facility",
+                value: b"no\npe",
+                expected: "a facility"
+            })
+            .contains("invalid value \"no\\x0ape\" for \"--facility\": expected a facility")
+        );
+        assert!(usage(UsageError::TooManyTraps { max: 1024 }).contains("at most 1024"));
+    }
+}

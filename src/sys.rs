@@ -1,0 +1,67 @@
+//! Thin wrappers for the system calls that rustix does not expose: fork,
+//! the signal mask, signalfd and getcwd. Each returns the errno on failure.
+
+use crate::rt::syscall;
+use linux_raw_sys::general::{
+    __NR_fork, __NR_getcwd, __NR_rt_sigprocmask, __NR_signalfd4, O_CLOEXEC, SIG_BLOCK,
+};
+use rustix::fd::{FromRawFd, OwnedFd};
+
+/// A set of signals, as the kernel's 64-bit `sigset_t`.
+#[derive(Clone, Copy, Default)]
+pub struct SigSet(u64);
+
+impl SigSet {
+    pub fn with(self, signo: u32) -> Self {
+        Self(self.0 | 1 << (signo - 1))
+    }
+}
+
+/// Which side of a fork the caller is on.
+pub enum Forked {
+    Parent { child: i32 },
+    Child,
+}
+
+/// Creates a child process (`fork(2)`).
+pub fn fork() -> Result<Forked, i32> {
+    // SAFETY: fork takes no arguments. The child gets a copy of this single
+    // threaded process, so no lock can be held by a thread that vanished.
+    let pid = unsafe { syscall(__NR_fork, [0; 6]) }?;
+    Ok(if pid == 0 { Forked::Child } else { Forked::Parent { child: pid as i32 } })
+}
+
+/// Adds `set` to the blocked signals (`rt_sigprocmask(SIG_BLOCK)`).
+pub fn block_signals(set: SigSet) -> Result<(), i32> {
+    let mask = set.0;
+    // SAFETY: checked: `mask` lives across the call and is 8 bytes, the size
+    // passed; the old-set pointer is NULL, which the kernel allows.
+    unsafe {
+        syscall(__NR_rt_sigprocmask, [SIG_BLOCK as usize, &raw const mask as usize, 0, 8, 0, 0])
+    }?;
+    Ok(())
+}
+
+/// Opens a signalfd for `set` (`signalfd4(2)` with `SFD_CLOEXEC`, which
+/// equals `O_CLOEXEC`).
+pub fn signalfd(set: SigSet) -> Result<OwnedFd, i32> {
+    let mask = set.0;
+    // SAFETY: checked: `mask` lives across the call and is 8 bytes, the size
+    // passed; -1 asks for a new descriptor.
+    let fd = unsafe {
+        syscall(__NR_signalfd4, [-1isize as usize, &raw const mask as usize, 8, O_CLOEXEC as usize, 0, 0])
+    }?;
+    // SAFETY: checked: the kernel returned a new descriptor that nothing
+    // else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Writes the working directory into `buf` and returns its length without
+/// the NUL (`getcwd(2)`).
+pub fn getcwd(buf: &mut [u8]) -> Result<usize, i32> {
+    // SAFETY: checked: `buf` is writable for its whole length, which is the
+    // size passed.
+    let len = unsafe { syscall(__NR_getcwd, [buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0, 0]) }?;
+    // The kernel counts the NUL.
+    Ok(len.saturating_sub(1))
+}
