@@ -6,7 +6,7 @@
 //! borrows every value from the argument strings and allocates nothing;
 //! trap paths go to a caller-supplied callback as they are found.
 
-use crate::limits::{PATH_MAX, TAG_MAX};
+use crate::limits::{MAX_ALLOW, PATH_MAX, TAG_MAX};
 use crate::names;
 
 /// Text printed by `--help`.
@@ -28,6 +28,16 @@ directory or changing its entries, raises an alert in syslog.
                           crit, err, warning, notice, info, debug
   -t, --tag NAME          syslog tag (default ttrapd): 1 to 32 letters,
                           digits, '.', '_' or '-'
+      --no-perm           use fanotify notification events: nothing waits
+                          on ttrapd, but a process that exits at once is
+                          named by pid only
+      --no-fanotify       watch with inotify only; alerts then list the
+                          processes holding the trap open instead
+      --deny              refuse every open of a trap (the opener gets
+                          EPERM); needs fanotify permission events
+      --allow EXE         opens by the executable at the absolute path EXE
+                          are logged at notice severity, not alerted, and
+                          never denied; repeatable, up to 16
   -h, --help              print this help and exit
   -V, --version           print the version and exit
 
@@ -43,6 +53,17 @@ pub enum Command<'a> {
     Version,
 }
 
+/// How fanotify is used to name the process behind an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fanotify {
+    /// Permission events: the opener waits until ttrapd has read `/proc`.
+    Permission,
+    /// Notification events: nothing waits (`--no-perm`).
+    Notification,
+    /// inotify only (`--no-fanotify`).
+    Off,
+}
+
 /// Settings for a run. Trap paths are not stored here; the parser hands
 /// them to its callback.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +75,20 @@ pub struct Config<'a> {
     /// Severity of `ALERT` lines.
     pub severity: u8,
     pub tag: &'a [u8],
+    pub fanotify: Fanotify,
+    /// Answer permission events with a refusal.
+    pub deny: bool,
+    /// Executables whose accesses are logged, not alerted; the first
+    /// `allow_count` entries are set.
+    pub allow: [&'a [u8]; MAX_ALLOW],
+    pub allow_count: usize,
+}
+
+impl<'a> Config<'a> {
+    /// Returns the executables given with `--allow`.
+    pub fn allowed(&self) -> &[&'a [u8]] {
+        &self.allow[..self.allow_count]
+    }
 }
 
 impl Default for Config<'_> {
@@ -65,6 +100,10 @@ impl Default for Config<'_> {
             facility: 10,
             severity: names::SEVERITY_ALERT,
             tag: b"ttrapd",
+            fanotify: Fanotify::Permission,
+            deny: false,
+            allow: [b""; MAX_ALLOW],
+            allow_count: 0,
         }
     }
 }
@@ -92,6 +131,10 @@ pub enum UsageError<'a> {
     TooManyTraps { max: usize },
     /// All trap paths together exceed the path arena.
     PathsTooLong { max: usize },
+    /// More `--allow` options than the table holds.
+    TooManyAllowed { max: usize },
+    /// Two options that cannot be used together.
+    Conflict(&'static str, &'static str),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -104,6 +147,10 @@ enum Opt {
     Tag,
     Help,
     Version,
+    NoPerm,
+    NoFanotify,
+    Deny,
+    Allow,
 }
 
 struct Spec {
@@ -120,6 +167,10 @@ const SPECS: &[Spec] = &[
     Spec { long: "--facility", short: None, takes_value: true, opt: Opt::Facility },
     Spec { long: "--severity", short: None, takes_value: true, opt: Opt::Severity },
     Spec { long: "--tag", short: Some(b't'), takes_value: true, opt: Opt::Tag },
+    Spec { long: "--no-perm", short: None, takes_value: false, opt: Opt::NoPerm },
+    Spec { long: "--no-fanotify", short: None, takes_value: false, opt: Opt::NoFanotify },
+    Spec { long: "--deny", short: None, takes_value: false, opt: Opt::Deny },
+    Spec { long: "--allow", short: None, takes_value: true, opt: Opt::Allow },
     Spec { long: "--help", short: Some(b'h'), takes_value: false, opt: Opt::Help },
     Spec { long: "--version", short: Some(b'V'), takes_value: false, opt: Opt::Version },
 ];
@@ -207,6 +258,12 @@ where
     if traps == 0 {
         return Err(UsageError::NoTrap);
     }
+    if config.deny && config.fanotify == Fanotify::Notification {
+        return Err(UsageError::Conflict("--deny", "--no-perm"));
+    }
+    if config.deny && config.fanotify == Fanotify::Off {
+        return Err(UsageError::Conflict("--deny", "--no-fanotify"));
+    }
     Ok(Command::Run(config))
 }
 
@@ -242,6 +299,23 @@ fn apply<'a>(
         Opt::Severity => {
             config.severity = names::lookup(names::SEVERITIES, value)
                 .ok_or(invalid("a syslog severity such as alert, crit or warning"))?;
+        }
+        Opt::NoPerm => {
+            if config.fanotify == Fanotify::Permission {
+                config.fanotify = Fanotify::Notification;
+            }
+        }
+        Opt::NoFanotify => config.fanotify = Fanotify::Off,
+        Opt::Deny => config.deny = true,
+        Opt::Allow => {
+            if value.first() != Some(&b'/') || value.len() >= PATH_MAX || value.contains(&0) {
+                return Err(invalid("an absolute path to an executable"));
+            }
+            if config.allow_count == MAX_ALLOW {
+                return Err(UsageError::TooManyAllowed { max: MAX_ALLOW });
+            }
+            config.allow[config.allow_count] = value;
+            config.allow_count += 1;
         }
         Opt::Tag => {
             let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
@@ -343,13 +417,9 @@ mod tests {
 
     #[test]
     fn invalid_values() {
-        for line in [
-            "--facility nope a",
-            "--severity loud a",
-            "--tag bad[tag] a",
-            "--tag=",
-            "--pidfile= a",
-        ] {
+        for line in
+            ["--facility nope a", "--severity loud a", "--tag bad[tag] a", "--tag=", "--pidfile= a"]
+        {
             assert!(
                 matches!(run(line), Err(UsageError::InvalidValue { .. })),
                 "{line:?} gave {:?}",
@@ -361,6 +431,36 @@ mod tests {
             run(&long_socket),
             Err(UsageError::InvalidValue { option: "--log-socket", .. })
         ));
+    }
+
+    #[test]
+    fn fanotify_modes() {
+        assert_eq!(config("a").fanotify, Fanotify::Permission);
+        assert_eq!(config("--no-perm a").fanotify, Fanotify::Notification);
+        assert_eq!(config("--no-fanotify a").fanotify, Fanotify::Off);
+        assert_eq!(config("--no-fanotify --no-perm a").fanotify, Fanotify::Off);
+    }
+
+    #[test]
+    fn deny_conflicts_with_weaker_modes() {
+        assert!(config("--deny a").deny);
+        assert_eq!(
+            run("--deny --no-perm a").unwrap_err(),
+            UsageError::Conflict("--deny", "--no-perm")
+        );
+        assert_eq!(
+            run("--no-fanotify --deny a").unwrap_err(),
+            UsageError::Conflict("--deny", "--no-fanotify")
+        );
+    }
+
+    #[test]
+    fn allow_collects_absolute_paths() {
+        let config = config("--allow /usr/bin/backup --allow=/bin/cat a");
+        assert_eq!(config.allowed(), &[&b"/usr/bin/backup"[..], b"/bin/cat"]);
+        assert!(matches!(run("--allow cat a"), Err(UsageError::InvalidValue { .. })));
+        let many = "--allow /x ".repeat(MAX_ALLOW + 1) + "a";
+        assert_eq!(run(&many).unwrap_err(), UsageError::TooManyAllowed { max: MAX_ALLOW });
     }
 
     #[test]

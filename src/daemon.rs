@@ -10,7 +10,7 @@
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags};
-use rustix::pipe::{pipe_with, PipeFlags};
+use rustix::pipe::{PipeFlags, pipe_with};
 use rustix::process::{Pid, WaitOptions};
 
 use crate::sys::{self, Forked};

@@ -8,10 +8,9 @@
 //! does not fit, rather than trusting the kernel's framing.
 
 pub use linux_raw_sys::general::{
-    IN_ACCESS, IN_ATTRIB, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE,
-    IN_DELETE_SELF, IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_IGNORED, IN_ISDIR, IN_MASK_ADD,
-    IN_MODIFY, IN_MOVE_SELF, IN_MOVED_FROM, IN_MOVED_TO, IN_ONLYDIR, IN_OPEN, IN_Q_OVERFLOW,
-    IN_UNMOUNT,
+    IN_ACCESS, IN_ATTRIB, IN_CLOSE_NOWRITE, IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_DELETE_SELF,
+    IN_DONT_FOLLOW, IN_EXCL_UNLINK, IN_IGNORED, IN_ISDIR, IN_MASK_ADD, IN_MODIFY, IN_MOVE_SELF,
+    IN_MOVED_FROM, IN_MOVED_TO, IN_ONLYDIR, IN_OPEN, IN_Q_OVERFLOW, IN_UNMOUNT,
 };
 
 /// Size of the fixed part of `struct inotify_event`.
@@ -69,8 +68,7 @@ impl<'a> Iterator for Events<'a> {
             return Some(Err(Truncated { offset }));
         }
         let name_len = read_u32(rest, 12) as usize;
-        let Some(record_len) = HEADER_LEN.checked_add(name_len).filter(|&n| n <= rest.len())
-        else {
+        let Some(record_len) = HEADER_LEN.checked_add(name_len).filter(|&n| n <= rest.len()) else {
             self.pos = self.buf.len();
             return Some(Err(Truncated { offset }));
         };

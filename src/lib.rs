@@ -11,10 +11,12 @@
 pub mod args;
 pub mod buf;
 pub mod escape;
+pub mod fanotify;
 pub mod inotify;
+pub mod kernel;
 pub mod limits;
 pub mod msg;
 pub mod names;
 pub mod path;
-pub mod kernel;
+pub mod procfs;
 pub mod report;

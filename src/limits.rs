@@ -28,3 +28,10 @@ pub const TEXT_FIELD_CAP: usize = 200;
 
 /// Maximum length of the syslog tag set with `--tag`.
 pub const TAG_MAX: usize = 32;
+
+/// Maximum number of `--allow` executables.
+pub const MAX_ALLOW: usize = 16;
+
+/// Escaped bytes kept of a command line or an ancestry chain before the cut
+/// marker.
+pub const CMD_FIELD_CAP: usize = 256;

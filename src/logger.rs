@@ -49,7 +49,9 @@ impl Logger {
         tag: &'static [u8],
     ) -> Self {
         Self {
-            socket_path: AbsPath::new(b"", socket_path.as_bytes()).unwrap_or(AbsPath::new(b"", b"/dev/log").unwrap_or_else(|| crate::fatal_bug(b"socket path"))),
+            socket_path: AbsPath::new(b"", socket_path.as_bytes()).unwrap_or(
+                AbsPath::new(b"", b"/dev/log").unwrap_or_else(|| crate::fatal_bug(b"socket path")),
+            ),
             socket: None,
             stream: false,
             kmsg: None,
@@ -110,8 +112,12 @@ impl Logger {
         if self.foreground {
             write_stderr_line(self.line.body());
         }
-        match send_to_socket(&mut self.socket, &mut self.stream, self.socket_path.as_cstr(), &mut self.line)
-        {
+        match send_to_socket(
+            &mut self.socket,
+            &mut self.stream,
+            self.socket_path.as_cstr(),
+            &mut self.line,
+        ) {
             Ok(()) => {
                 if self.diverted {
                     self.diverted = false;
@@ -175,7 +181,9 @@ impl Logger {
         if self.foreground {
             write_stderr_line(notice.body());
         }
-        if send_to_socket(&mut self.socket, &mut self.stream, self.socket_path.as_cstr(), notice).is_err() {
+        if send_to_socket(&mut self.socket, &mut self.stream, self.socket_path.as_cstr(), notice)
+            .is_err()
+        {
             if let Some(kmsg) = &self.kmsg {
                 let _ = rustix::io::write(kmsg, notice.bytes());
             }

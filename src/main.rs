@@ -8,16 +8,19 @@
 #![no_main]
 
 mod daemon;
+mod fan;
+mod holders;
 mod logger;
 mod pidfile;
+mod proc;
 mod rt;
 mod sys;
 mod traps;
 
-use rustix::event::{poll, PollFd, PollFlags};
+use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
-use ttrapd::args::{self, Command, Config, UsageError};
+use ttrapd::args::{self, Command, Config, Fanotify, UsageError};
 use ttrapd::buf::Buf;
 use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES, PATH_MAX};
 use ttrapd::msg::Kind;
@@ -28,7 +31,8 @@ use linux_raw_sys::general::{
     SIGALRM, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
 };
 
-use crate::logger::{write_stderr_line, Logger};
+use crate::fan::Fan;
+use crate::logger::{Logger, write_stderr_line};
 use crate::pidfile::{Pidfile, PidfileError};
 use crate::sys::SigSet;
 use crate::traps::{AddError, Table};
@@ -83,12 +87,18 @@ pub fn main(args: rt::Args) -> i32 {
 fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
     // Paths that must survive chdir("/") are made absolute first.
     let Some(socket_path) = AbsPath::<SOCKET_PATH_BYTES>::new(cwd, config.log_socket) else {
-        return usage_problem(b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute\n");
+        return usage_problem(
+            b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute\n",
+        );
     };
     let pidfile_path = match config.pidfile {
         Some(raw) => match AbsPath::<PATH_MAX>::new(cwd, raw) {
             Some(path) => Some(path),
-            None => return usage_problem(b"ttrapd: the --pidfile path is too long once made absolute\n"),
+            None => {
+                return usage_problem(
+                    b"ttrapd: the --pidfile path is too long once made absolute\n",
+                );
+            }
         },
         None => None,
     };
@@ -107,13 +117,8 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
 
     // Syslog: a missing socket is not fatal, lines go to /dev/kmsg until it
     // appears.
-    let mut log = Logger::new(
-        &socket_path,
-        config.foreground,
-        config.facility,
-        config.severity,
-        config.tag,
-    );
+    let mut log =
+        Logger::new(&socket_path, config.foreground, config.facility, config.severity, config.tag);
     if let Err(errno) = log.open() {
         let mut text = Buf::<512>::new();
         text.push_bytes(b"ttrapd: warning: cannot connect to syslog socket ");
@@ -133,12 +138,16 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
         .with(SIGUSR1)
         .with(SIGUSR2)
         .with(SIGALRM);
-    let signals = match sys::block_signals(handled.with(SIGPIPE)).and_then(|()| sys::signalfd(handled)) {
-        Ok(fd) => fd,
-        Err(errno) => {
-            return fail(&mut log, &Failure { action: "create signalfd", object: b"", errno, hint: "" });
-        }
-    };
+    let signals =
+        match sys::block_signals(handled.with(SIGPIPE)).and_then(|()| sys::signalfd(handled)) {
+            Ok(fd) => fd,
+            Err(errno) => {
+                return fail(
+                    &mut log,
+                    &Failure { action: "create signalfd", object: b"", errno, hint: "" },
+                );
+            }
+        };
 
     // One instance per pidfile.
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
@@ -150,11 +159,24 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
             }
             Err(PidfileError::Failed(action, errno)) => {
                 let hint = "check that its directory exists and is writable";
-                let failure = Failure { action, object: path.as_bytes(), errno: errno.raw_os_error(), hint };
+                let failure =
+                    Failure { action, object: path.as_bytes(), errno: errno.raw_os_error(), hint };
                 return fail(&mut log, &failure);
             }
         },
         None => None,
+    };
+
+    // fanotify names the culprit; without it, inotify alone watches.
+    let mode = match choose_fanotify(config, &mut table, &mut log) {
+        Ok(mode) => mode,
+        Err(failure) => {
+            let status = fail(&mut log, &failure);
+            if let Some(file) = &pidfile {
+                file.remove();
+            }
+            return status;
+        }
     };
 
     // Arm every trap; any that cannot be armed stops the start.
@@ -181,9 +203,23 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
         return status;
     }
 
+    let unmarked = if table.fan().is_some() { table.len() - table.fan_marked() } else { 0 };
+    if unmarked > 0 {
+        let line = log.begin(Kind::Warn);
+        line.word("what", "fanotify-mark-failed");
+        line.num("traps", unmarked as u64);
+        line.word("fallback", "inotify");
+        log.send();
+    }
     let line = log.begin(Kind::Start);
     line.num("traps", table.len() as u64);
-    line.word("mode", "inotify");
+    line.word("mode", mode);
+    if config.deny {
+        line.word("deny", "yes");
+    }
+    if config.allow_count > 0 {
+        line.num("allowed_exes", config.allow_count as u64);
+    }
     line.word("version", env!("CARGO_PKG_VERSION"));
     line.word("run", if config.foreground { "foreground" } else { "daemon" });
     log.send();
@@ -191,7 +227,8 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
     if let Some(pipe) = start_pipe {
         pipe.finish();
     }
-    let status = serve(&mut table, &mut log, &signals);
+    let policy = fan::Policy { deny: config.deny, allow: config.allowed(), own_pid: pid };
+    let status = serve(&mut table, &mut log, &signals, &policy);
     if let Some(file) = &pidfile {
         file.remove();
     }
@@ -200,13 +237,18 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
 
 /// The event loop: waits on inotify and the signalfd and handles what
 /// arrives. Returns the exit status when a stop signal comes.
-fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> i32 {
+fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd, policy: &fan::Policy<'_>) -> i32 {
     let buffer = event_buffer();
+    let mut fan_buffer = [0u8; fan::BUFFER_BYTES];
+    let mut culprit = proc::Culprit::new();
     loop {
-        let (events_ready, signal_ready) = {
+        let (events_ready, signal_ready, fan_ready) = {
             let mut fds = [
                 PollFd::new(table.inotify(), PollFlags::IN),
                 PollFd::new(signals, PollFlags::IN),
+                // Without fanotify, the signalfd stands in and its readiness
+                // is ignored below.
+                PollFd::new(table.fan().map_or(signals, Fan::fd), PollFlags::IN),
             ];
             match poll(&mut fds, None) {
                 Ok(_) => {}
@@ -219,8 +261,13 @@ fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> i32 {
                     return EXIT_FAILURE;
                 }
             }
-            (!fds[0].revents().is_empty(), !fds[1].revents().is_empty())
+            let fan_ready = table.fan().is_some() && !fds[2].revents().is_empty();
+            (!fds[0].revents().is_empty(), !fds[1].revents().is_empty(), fan_ready)
         };
+        // Permission events first: a process is waiting on each.
+        if fan_ready {
+            fan::read_events(table, log, policy, &mut fan_buffer, &mut culprit);
+        }
         if events_ready {
             read_events(table, log, buffer);
         }
@@ -332,6 +379,59 @@ fn readlink(path: &core::ffi::CStr, buffer: &mut [u8]) -> Result<usize, Errno> {
     rustix::fs::readlinkat_raw(rustix::fs::CWD, path, &mut *buffer)
 }
 
+/// Sets up fanotify as `config` asks and returns the mode name for the
+/// START line. When fanotify cannot be had, says once why and continues
+/// with inotify, unless `--deny` needs it.
+fn choose_fanotify(
+    config: &Config<'_>,
+    table: &mut Table,
+    log: &mut Logger,
+) -> Result<&'static str, Failure<'static>> {
+    if config.fanotify == Fanotify::Off {
+        return Ok("inotify");
+    }
+    let hint = "run as root (CAP_SYS_ADMIN) on a kernel with fanotify, or drop --deny";
+    match Fan::open(config.fanotify) {
+        Ok(fan) => {
+            let permission = fan.is_permission();
+            if config.deny && !permission {
+                let errno = Errno::INVAL.raw_os_error();
+                return Err(Failure {
+                    action: "use fanotify permission events for --deny",
+                    object: b"",
+                    errno,
+                    hint,
+                });
+            }
+            if config.fanotify == Fanotify::Permission && !permission {
+                let line = log.begin(Kind::Warn);
+                line.word("what", "permission-events-unavailable");
+                line.word("mode", "fanotify");
+                line.word("effect", "short-lived-culprits-named-by-pid-only");
+                log.send();
+            }
+            table.set_fan(fan);
+            Ok(if permission { "fanotify-perm" } else { "fanotify" })
+        }
+        Err(errno) => {
+            if config.deny {
+                let action = "use fanotify permission events for --deny";
+                return Err(Failure { action, object: b"", errno: errno.raw_os_error(), hint });
+            }
+            let line = log.begin(Kind::Warn);
+            line.word("what", "culprit-unavailable");
+            line.word(
+                "reason",
+                if errno == Errno::PERM { "no-cap-sys-admin" } else { "no-fanotify" },
+            );
+            line.errno(errno.raw_os_error());
+            line.word("mode", "inotify");
+            log.send();
+            Ok("inotify")
+        }
+    }
+}
+
 fn arm_hint(errno: Errno) -> &'static str {
     match errno {
         Errno::NOENT | Errno::NOTDIR => "create the file first, or check the path",
@@ -417,7 +517,8 @@ pub fn fatal_bug(what: &[u8]) -> ! {
 }
 
 static mut EVENT_BUFFER: [u8; EVENT_BUFFER_BYTES] = [0; EVENT_BUFFER_BYTES];
-static EVENT_BUFFER_TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static EVENT_BUFFER_TAKEN: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
 
 /// Takes the inotify read buffer, a static so that it costs no stack.
 fn event_buffer() -> &'static mut [u8; EVENT_BUFFER_BYTES] {

@@ -16,6 +16,8 @@ use crate::names;
 pub enum Kind {
     /// Something touched a trap.
     Alert,
+    /// An executable given with `--allow` touched a trap.
+    Allowed,
     /// The daemon armed its traps and is running.
     Start,
     /// The daemon is stopping.
@@ -38,6 +40,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Alert => "ALERT",
+            Kind::Allowed => "ALLOWED",
             Kind::Start => "START",
             Kind::Stop => "STOP",
             Kind::Rearm => "REARM",
@@ -56,7 +59,9 @@ impl Kind {
             Kind::Alert => alert,
             Kind::Error => names::SEVERITY_ERR,
             Kind::Lost | Kind::Warn | Kind::Disarm => names::SEVERITY_WARNING,
-            Kind::Start | Kind::Stop | Kind::Rearm | Kind::Hup => names::SEVERITY_NOTICE,
+            Kind::Start | Kind::Stop | Kind::Rearm | Kind::Hup | Kind::Allowed => {
+                names::SEVERITY_NOTICE
+            }
         }
     }
 }

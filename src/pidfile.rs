@@ -8,7 +8,7 @@
 use core::ffi::CStr;
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{self, AtFlags, FlockOperation, Mode, OFlags, CWD};
+use rustix::fs::{self, AtFlags, CWD, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 pub struct Pidfile<'a> {
@@ -39,7 +39,8 @@ impl<'a> Pidfile<'a> {
                 Err(Errno::WOULDBLOCK) => return Err(PidfileError::Locked(read_pid(&file))),
                 Err(errno) => return Err(PidfileError::Failed("lock pidfile", errno)),
             }
-            let held = fs::fstat(&file).map_err(|errno| PidfileError::Failed("stat pidfile", errno))?;
+            let held =
+                fs::fstat(&file).map_err(|errno| PidfileError::Failed("stat pidfile", errno))?;
             match fs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(now) if now.st_dev == held.st_dev && now.st_ino == held.st_ino => {}
                 _ => continue,

@@ -103,6 +103,18 @@ pub fn format_usage<const N: usize>(out: &mut Buf<N>, error: &UsageError<'_>) {
             out.push_u64(max as u64);
             out.push_bytes(b" bytes fit, counting the working directory for relative paths");
         }
+        UsageError::TooManyAllowed { max } => {
+            out.push_bytes(b"too many --allow options: at most ");
+            out.push_u64(max as u64);
+            out.push_bytes(b" fit");
+        }
+        UsageError::Conflict(first, second) => {
+            out.push_bytes(b"options \"");
+            out.push_str(first);
+            out.push_bytes(b"\" and \"");
+            out.push_str(second);
+            out.push_bytes(b"\" cannot be used together: refusing access needs permission events");
+        }
     }
     out.push_bytes(b"\nTry 'ttrapd --help' for more information.\n");
 }
@@ -149,8 +161,13 @@ mod tests {
             usage(UsageError::UnknownOption(b"--frob")),
             "ttrapd: unknown option \"--frob\"\nTry 'ttrapd --help' for more information.\n"
         );
-        assert!(usage(UsageError::UnknownShortOption(b'z')).starts_with("ttrapd: unknown option \"-z\"\n"));
-        assert!(usage(UsageError::MissingValue("--pidfile")).contains("\"--pidfile\" needs a value"));
+        assert!(
+            usage(UsageError::UnknownShortOption(b'z'))
+                .starts_with("ttrapd: unknown option \"-z\"\n")
+        );
+        assert!(
+            usage(UsageError::MissingValue("--pidfile")).contains("\"--pidfile\" needs a value")
+        );
         assert!(usage(UsageError::NoTrap).starts_with("ttrapd: no trap given"));
         assert!(
             usage(UsageError::InvalidValue {

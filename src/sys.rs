@@ -1,11 +1,14 @@
 //! Thin wrappers for the system calls that rustix does not expose: fork,
-//! the signal mask, signalfd and getcwd. Each returns the errno on failure.
+//! the signal mask, signalfd, getcwd and fanotify. Each returns the errno on failure.
 
 use crate::rt::syscall;
+use core::ffi::CStr;
+
 use linux_raw_sys::general::{
-    __NR_fork, __NR_getcwd, __NR_rt_sigprocmask, __NR_signalfd4, O_CLOEXEC, SIG_BLOCK,
+    __NR_fanotify_init, __NR_fanotify_mark, __NR_fork, __NR_getcwd, __NR_rt_sigprocmask,
+    __NR_signalfd4, O_CLOEXEC, SIG_BLOCK,
 };
-use rustix::fd::{FromRawFd, OwnedFd};
+use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// A set of signals, as the kernel's 64-bit `sigset_t`.
 #[derive(Clone, Copy, Default)]
@@ -49,7 +52,10 @@ pub fn signalfd(set: SigSet) -> Result<OwnedFd, i32> {
     // SAFETY: checked: `mask` lives across the call and is 8 bytes, the size
     // passed; -1 asks for a new descriptor.
     let fd = unsafe {
-        syscall(__NR_signalfd4, [-1isize as usize, &raw const mask as usize, 8, O_CLOEXEC as usize, 0, 0])
+        syscall(
+            __NR_signalfd4,
+            [-1isize as usize, &raw const mask as usize, 8, O_CLOEXEC as usize, 0, 0],
+        )
     }?;
     // SAFETY: checked: the kernel returned a new descriptor that nothing
     // else owns.
@@ -64,4 +70,42 @@ pub fn getcwd(buf: &mut [u8]) -> Result<usize, i32> {
     let len = unsafe { syscall(__NR_getcwd, [buf.as_mut_ptr() as usize, buf.len(), 0, 0, 0, 0]) }?;
     // The kernel counts the NUL.
     Ok(len.saturating_sub(1))
+}
+
+/// Creates a fanotify group (`fanotify_init(2)`).
+pub fn fanotify_init(flags: u32, event_flags: u32) -> Result<OwnedFd, i32> {
+    // SAFETY: checked: both arguments are plain integers.
+    let fd =
+        unsafe { syscall(__NR_fanotify_init, [flags as usize, event_flags as usize, 0, 0, 0, 0]) }?;
+    // SAFETY: checked: the kernel returned a new descriptor that nothing
+    // else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Adds or removes a mark (`fanotify_mark(2)`). With `path` `None`, the
+/// object is `dirfd` itself.
+pub fn fanotify_mark(
+    group: BorrowedFd<'_>,
+    flags: u32,
+    mask: u64,
+    dirfd: i32,
+    path: Option<&CStr>,
+) -> Result<(), i32> {
+    let path = path.map_or(0, |path| path.as_ptr() as usize);
+    // SAFETY: checked: `path` is NULL or a NUL-terminated string that lives
+    // across the call; the mask is one 64-bit register on x86_64.
+    unsafe {
+        syscall(
+            __NR_fanotify_mark,
+            [
+                group.as_raw_fd() as usize,
+                flags as usize,
+                mask as usize,
+                dirfd as isize as usize,
+                path,
+                0,
+            ],
+        )
+    }?;
+    Ok(())
 }

@@ -21,7 +21,7 @@ use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{self, AtFlags, FileType, Stat, CWD};
+use rustix::fs::{self, AtFlags, CWD, FileType, Stat};
 use rustix::io::Errno;
 use ttrapd::buf::Buf;
 use ttrapd::inotify::*;
@@ -29,6 +29,7 @@ use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES};
 use ttrapd::msg::Kind;
 use ttrapd::path;
 
+use crate::fan::Fan;
 use crate::logger::Logger;
 
 /// Events that a trap's own watch asks for.
@@ -43,6 +44,10 @@ const TRAP_MASK: u32 = IN_OPEN
     | IN_MOVED_FROM
     | IN_MOVED_TO
     | IN_MASK_ADD;
+
+/// The part of [`TRAP_MASK`] that fanotify reports, with the process,
+/// for traps it marks.
+const FANOTIFY_COVERS: u32 = IN_OPEN | IN_ACCESS | IN_MODIFY;
 
 /// Events that an anchor watch on a parent or ancestor directory asks for.
 const ANCHOR_MASK: u32 = IN_CREATE
@@ -132,6 +137,8 @@ struct Trap {
     anchor_wd: i32,
     anchor_is_parent: bool,
     is_dir: bool,
+    /// fanotify marks the trap's inode.
+    fan: bool,
     /// Had events in the batch being processed.
     touched: bool,
     snapshot: Snapshot,
@@ -146,6 +153,7 @@ impl Trap {
         anchor_wd: 0,
         anchor_is_parent: false,
         is_dir: false,
+        fan: false,
         touched: false,
         snapshot: Snapshot {
             dev: 0,
@@ -184,6 +192,9 @@ pub struct Table {
     traps: &'static mut [Trap; MAX_TRAPS],
     count: usize,
     inotify: Option<OwnedFd>,
+    fan: Option<Fan>,
+    /// Whether alerts without fanotify list the processes holding the trap.
+    scan_holders: bool,
 }
 
 impl Table {
@@ -196,7 +207,7 @@ impl Table {
         // references to the two statics, and it runs once; the process has
         // one thread.
         let (arena, traps) = unsafe { (&mut *(&raw mut ARENA), &mut *(&raw mut TRAPS)) };
-        Table { arena, arena_len: 0, traps, count: 0, inotify: None }
+        Table { arena, arena_len: 0, traps, count: 0, inotify: None, fan: None, scan_holders: true }
     }
 
     pub fn len(&self) -> usize {
@@ -257,11 +268,70 @@ impl Table {
         Ok(())
     }
 
+    /// Uses `fan` for the traps armed from now on.
+    pub fn set_fan(&mut self, fan: Fan) {
+        self.fan = Some(fan);
+    }
+
+    pub fn fan(&self) -> Option<&Fan> {
+        self.fan.as_ref()
+    }
+
+    /// Returns how many armed traps fanotify marks.
+    pub fn fan_marked(&self) -> usize {
+        self.traps[..self.count].iter().filter(|t| t.wd != 0 && t.fan).count()
+    }
+
+    pub fn is_dir(&self, index: usize) -> bool {
+        self.traps[index].is_dir
+    }
+
+    /// Records that trap `index` had an event in the current batch.
+    pub fn touch(&mut self, index: usize) {
+        self.traps[index].touched = true;
+    }
+
+    /// Finds the trap that a fanotify event's descriptor refers to: the
+    /// trap itself, or an entry of a trapped directory, whose name goes to
+    /// `entry`.
+    pub fn identify(&self, object: &OwnedFd, entry: &mut Buf<256>) -> Option<usize> {
+        let stat = fs::fstat(object).ok()?;
+        let armed = |t: &Trap| t.wd != 0 && t.fan;
+        let same = |t: &Trap, dev: u64, ino: u64| t.snapshot.dev == dev && t.snapshot.ino == ino;
+        if let Some(index) = (0..self.count)
+            .find(|&i| armed(&self.traps[i]) && same(&self.traps[i], stat.st_dev, stat.st_ino))
+        {
+            return Some(index);
+        }
+        // An entry of a trapped directory: compare its parent directory.
+        let mut link = Buf::<32>::new();
+        link.push_bytes(b"/proc/self/fd/");
+        link.push_u64(rustix::fd::AsRawFd::as_raw_fd(object) as u64);
+        link.push(0);
+        let link = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
+        let mut target = [0u8; ttrapd::limits::PATH_MAX];
+        let len = fs::readlinkat_raw(CWD, link, &mut target[..]).ok()?.min(target.len() - 1);
+        let base = path::base_start(&target[..len]);
+        let parent_len = path::parent_len(&target[..len]);
+        let saved = target[parent_len];
+        target[parent_len] = 0;
+        let parent = CStr::from_bytes_until_nul(&target).ok()?;
+        let parent = fs::statat(CWD, parent, AtFlags::empty()).ok()?;
+        target[parent_len] = saved;
+        let index = (0..self.count).find(|&i| {
+            let trap = &self.traps[i];
+            armed(trap) && trap.is_dir && same(trap, parent.st_dev, parent.st_ino)
+        })?;
+        entry.push_bytes(&target[base..len]);
+        Some(index)
+    }
+
     /// Creates the inotify instance and arms every trap. Each trap must
     /// exist now; the first that cannot be watched is returned.
     pub fn arm_all(&mut self) -> Result<(), ArmError> {
         let flags = fs::inotify::CreateFlags::CLOEXEC | fs::inotify::CreateFlags::NONBLOCK;
-        let inotify = fs::inotify::init(flags).map_err(|errno| ArmError { index: usize::MAX, errno })?;
+        let inotify =
+            fs::inotify::init(flags).map_err(|errno| ArmError { index: usize::MAX, errno })?;
         self.inotify = Some(inotify);
         for index in 0..self.count {
             self.arm(index).map_err(|errno| ArmError { index, errno })?;
@@ -279,12 +349,20 @@ impl Table {
     /// Watches trap `index` and its anchor.
     fn arm(&mut self, index: usize) -> Result<(), Errno> {
         // The anchor comes first, so a replacement that lands between the
-        // two calls is still seen.
+        // calls is still seen.
         self.anchor(index);
-        let wd = fs::inotify::add_watch(self.inotify(), self.path_cstr(index), watch_flags(TRAP_MASK))?;
-        let stat = fs::statat(CWD, self.path_cstr(index), AtFlags::empty())?;
+        let path = self.path_cstr(index);
+        let stat = fs::statat(CWD, path, AtFlags::empty())?;
+        let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
+        // fanotify takes over opens, reads and writes where it can mark the
+        // inode; some file systems refuse marks, and inotify covers those.
+        let fan = self.fan.as_ref().is_some_and(|fan| fan.mark(path, is_dir).is_ok());
+        let mask = if fan { TRAP_MASK & !FANOTIFY_COVERS } else { TRAP_MASK };
+        let wd = fs::inotify::add_watch(self.inotify(), path, watch_flags(mask))?;
+        let stat = fs::statat(CWD, path, AtFlags::empty())?;
         let trap = &mut self.traps[index];
         trap.wd = wd;
+        trap.fan = fan;
         trap.is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
         trap.snapshot = Snapshot::of(&stat);
         Ok(())
@@ -372,6 +450,21 @@ impl Table {
         line.word("event", event);
         if !entry.is_empty() {
             line.path("entry", entry);
+        }
+        // Without fanotify the kernel does not say who did it; the
+        // processes holding the trap open now are the best lead. Reads
+        // follow an open that already listed them.
+        let holders_apply = matches!(event, "open" | "list" | "write") && entry.is_empty();
+        if holders_apply && self.scan_holders && !self.traps[index].fan {
+            let trap = &self.traps[index];
+            let path = &self.arena[trap.start as usize..trap.start as usize + trap.len as usize];
+            let mut holders = Buf::<256>::new();
+            crate::holders::find(path, &mut holders);
+            if holders.is_empty() {
+                line.word("holders", "none");
+            } else {
+                line.text("holders", holders.as_bytes());
+            }
         }
         log.send();
     }

@@ -70,7 +70,9 @@ unsafe extern "C" fn start(stack: *const usize) -> ! {
 /// Ends the process with `status` at once; no destructors run.
 pub fn exit(status: i32) -> ! {
     // SAFETY: exit_group takes a plain integer and does not return.
-    let _ = unsafe { syscall(linux_raw_sys::general::__NR_exit_group, [status as usize, 0, 0, 0, 0, 0]) };
+    let _ = unsafe {
+        syscall(linux_raw_sys::general::__NR_exit_group, [status as usize, 0, 0, 0, 0, 0])
+    };
     loop {}
 }
 

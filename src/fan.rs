@@ -1,0 +1,240 @@
+//! fanotify: names the process behind each open, read and write of a trap.
+//!
+//! With permission events (the default), a process that opens a trap waits
+//! in the kernel until ttrapd answers, so `/proc` still describes it. The
+//! order for each event is fixed: identify the trap, read `/proc`, answer,
+//! close the event's descriptor, and only then do anything that can block,
+//! such as scanning TCP tables or sending the line to syslog. Reads and
+//! writes arrive as notification events, which nobody waits on.
+
+use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use rustix::io::Errno;
+use ttrapd::args::Fanotify;
+use ttrapd::buf::Buf;
+use ttrapd::fanotify::*;
+use ttrapd::msg::Kind;
+
+use crate::logger::Logger;
+use crate::proc::Culprit;
+use crate::sys;
+use crate::traps::Table;
+
+/// The fanotify group and whether it asks for permission events.
+pub struct Fan {
+    group: OwnedFd,
+    permission: bool,
+}
+
+/// What to do with an access once its process is known.
+pub struct Policy<'a> {
+    pub deny: bool,
+    pub allow: &'a [&'a [u8]],
+    pub own_pid: u32,
+}
+
+/// Bytes read from the fanotify descriptor at once.
+pub const BUFFER_BYTES: usize = 4096;
+
+impl Fan {
+    /// Creates the group for `mode`. Without permission events in the
+    /// kernel, notification events are tried. Returns the errno when
+    /// fanotify cannot be used at all (typically EPERM without
+    /// CAP_SYS_ADMIN).
+    pub fn open(mode: Fanotify) -> Result<Fan, Errno> {
+        let common = FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE;
+        let event_flags = linux_raw_sys::general::O_RDONLY
+            | linux_raw_sys::general::O_CLOEXEC
+            | linux_raw_sys::general::O_LARGEFILE;
+        if mode == Fanotify::Permission {
+            match sys::fanotify_init(common | FAN_CLASS_CONTENT, event_flags) {
+                Ok(group) => return Ok(Fan { group, permission: true }),
+                // EINVAL: a kernel built without permission events.
+                Err(errno) if errno != Errno::INVAL.raw_os_error() => {
+                    return Err(Errno::from_raw_os_error(errno));
+                }
+                Err(_) => {}
+            }
+        }
+        sys::fanotify_init(common | FAN_CLASS_NOTIF, event_flags)
+            .map(|group| Fan { group, permission: false })
+            .map_err(Errno::from_raw_os_error)
+    }
+
+    pub fn is_permission(&self) -> bool {
+        self.permission
+    }
+
+    pub fn fd(&self) -> &OwnedFd {
+        &self.group
+    }
+
+    /// Marks the inode at `path` (following symbolic links, as inotify
+    /// does). A directory also reports its entries being opened, read and
+    /// written.
+    pub fn mark(&self, path: &core::ffi::CStr, is_dir: bool) -> Result<(), Errno> {
+        let opens = if self.permission { PERM_EVENTS } else { FAN_OPEN | FAN_OPEN_EXEC };
+        let mut mask = opens | FAN_ACCESS | FAN_MODIFY;
+        if is_dir {
+            mask |= FAN_ONDIR | FAN_EVENT_ON_CHILD;
+        }
+        sys::fanotify_mark(
+            self.group.as_fd(),
+            FAN_MARK_ADD,
+            mask,
+            rustix::fs::CWD.as_raw_fd(),
+            Some(path),
+        )
+        .map_err(Errno::from_raw_os_error)
+    }
+
+    /// Removes every mark from the object that `object` refers to.
+    fn unmark(&self, object: &OwnedFd) {
+        let all = PERM_EVENTS
+            | FAN_OPEN
+            | FAN_OPEN_EXEC
+            | FAN_ACCESS
+            | FAN_MODIFY
+            | FAN_ONDIR
+            | FAN_EVENT_ON_CHILD;
+        let _ =
+            sys::fanotify_mark(self.group.as_fd(), FAN_MARK_REMOVE, all, object.as_raw_fd(), None);
+    }
+
+    fn answer(&self, event_fd: &OwnedFd, allow: bool) -> Result<(), Errno> {
+        let response = response(event_fd.as_raw_fd(), allow);
+        loop {
+            match rustix::io::write(&self.group, &response) {
+                Ok(_) => return Ok(()),
+                Err(Errno::INTR) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+}
+
+/// Reads one batch of fanotify events and handles each.
+pub fn read_events(
+    table: &mut Table,
+    log: &mut Logger,
+    policy: &Policy<'_>,
+    buffer: &mut [u8; BUFFER_BYTES],
+    culprit: &mut Culprit,
+) {
+    let Some(fan) = table.fan() else { return };
+    let len = match rustix::io::read(fan.fd(), &mut buffer[..]) {
+        Ok(len) => len,
+        Err(Errno::AGAIN) | Err(Errno::INTR) => return,
+        Err(errno) => {
+            let line = log.begin(Kind::Error);
+            line.word("what", "fanotify-read-failed");
+            line.errno(errno.raw_os_error());
+            log.send();
+            return;
+        }
+    };
+    for event in events(&buffer[..len]) {
+        match event {
+            Ok(event) => handle(table, log, policy, &event, culprit),
+            Err(error) => {
+                let line = log.begin(Kind::Error);
+                line.word("what", "fanotify-record-invalid");
+                match error {
+                    ParseError::Truncated { offset } | ParseError::BadLength { offset } => {
+                        line.num("offset", offset as u64)
+                    }
+                    ParseError::Version { offset, version } => {
+                        line.num("offset", offset as u64);
+                        line.num("version", version.into());
+                    }
+                }
+                log.send();
+            }
+        }
+    }
+}
+
+fn handle(
+    table: &mut Table,
+    log: &mut Logger,
+    policy: &Policy<'_>,
+    event: &Event,
+    culprit: &mut Culprit,
+) {
+    if event.mask & FAN_Q_OVERFLOW != 0 {
+        let line = log.begin(Kind::Lost);
+        line.word("what", "fanotify-queue-overflow");
+        line.word("action", "rechecking-all-traps");
+        log.send();
+        table.recheck_all("lost-events", log);
+        return;
+    }
+    if event.fd < 0 {
+        return;
+    }
+    // SAFETY: checked: the kernel opened this descriptor for us with the
+    // event, and nothing else owns it; dropping it closes it.
+    let object = unsafe { OwnedFd::from_raw_fd(event.fd) };
+    let Some(fan) = table.fan() else { return };
+    let permission = event.mask & PERM_EVENTS != 0;
+    let pid = event.pid as u32;
+
+    if pid == policy.own_pid {
+        if permission {
+            let _ = fan.answer(&object, true);
+        }
+        return;
+    }
+
+    // Identify the trap and read /proc while the opener still waits.
+    let mut entry = Buf::<256>::new();
+    let target = table.identify(&object, &mut entry);
+    if !culprit.describes(pid) {
+        culprit.gather(pid);
+    }
+    let allowed = culprit.exe_is(policy.allow);
+    let deny = policy.deny && !allowed && target.is_some();
+
+    // Answer before anything that can block.
+    let answered = if permission { fan.answer(&object, !deny) } else { Ok(()) };
+    if target.is_none() {
+        // A trap's old inode, moved away or replaced: stop hearing of it.
+        fan.unmark(&object);
+    }
+    drop(object);
+    if let Err(errno) = answered {
+        let line = log.begin(Kind::Error);
+        line.word("what", "fanotify-answer-failed");
+        line.num("pid", pid.into());
+        line.errno(errno.raw_os_error());
+        log.send();
+    }
+    let Some(index) = target else { return };
+    culprit.find_tcp_peer();
+
+    let is_dir_itself = table.is_dir(index) && entry.is_empty();
+    let names = [
+        (FAN_OPEN_EXEC_PERM | FAN_OPEN_EXEC, "exec"),
+        (FAN_OPEN_PERM | FAN_OPEN, if is_dir_itself { "list" } else { "open" }),
+        // A listing reads the directory right after opening it.
+        (if is_dir_itself { 0 } else { FAN_ACCESS }, "read"),
+        (FAN_MODIFY, "write"),
+    ];
+    for (bits, name) in names {
+        if event.mask & bits == 0 {
+            continue;
+        }
+        let kind = if allowed { Kind::Allowed } else { Kind::Alert };
+        let line = log.begin(kind);
+        line.path("trap", table.path(index));
+        line.word("event", name);
+        if !entry.is_empty() {
+            line.path("entry", entry.as_bytes());
+        }
+        if deny && bits & PERM_EVENTS != 0 {
+            line.word("action", "denied");
+        }
+        culprit.push_fields(line);
+        log.send();
+    }
+    table.touch(index);
+}

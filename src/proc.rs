@@ -1,0 +1,418 @@
+//! Reading what `/proc` says about the process behind an access: ids,
+//! login uid and session, terminal, executable, command line, working
+//! directory, ancestry and the remote address it came from.
+//!
+//! Everything is read into fixed buffers. Reading `/proc/PID/...` never
+//! waits on a trapped file, so it is safe while the process waits in
+//! `open()` for ttrapd's answer.
+
+use core::ffi::CStr;
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{self, CWD, Mode, OFlags};
+use rustix::io::Errno;
+use ttrapd::buf::Buf;
+use ttrapd::limits::CMD_FIELD_CAP;
+use ttrapd::msg::Line;
+use ttrapd::procfs::{self, EnvSearch, Ids};
+
+/// Ancestors followed up from the process's parent.
+const MAX_ANCESTORS: usize = 32;
+/// Descriptors looked at per process when searching for TCP sockets.
+const MAX_FDS_SCANNED: usize = 256;
+/// Socket inodes collected along the ancestry.
+const MAX_SOCKETS: usize = 32;
+
+/// What could be learnt about one process.
+pub struct Culprit {
+    pub pid: u32,
+    /// Whether `/proc/PID/stat` could be read at all.
+    alive: bool,
+    /// The pid was reused by another process while it was being read.
+    reused: bool,
+    start_time: u64,
+    ppid: u32,
+    ids: Ids,
+    auid: Option<u32>,
+    session: Option<u32>,
+    tty: Buf<32>,
+    exe: Buf<256>,
+    exe_read: bool,
+    comm: Buf<64>,
+    cwd: Buf<256>,
+    cwd_read: bool,
+    cmd: Buf<512>,
+    cmd_read: bool,
+    chain: Buf<512>,
+    ancestors: [u32; MAX_ANCESTORS],
+    ancestor_count: usize,
+    from: Buf<64>,
+    /// Where `from` came from: "ssh-env" or "tcp".
+    from_source: &'static str,
+    remote_searched: bool,
+}
+
+impl Culprit {
+    pub const fn new() -> Self {
+        Self {
+            pid: 0,
+            alive: false,
+            reused: false,
+            start_time: 0,
+            ppid: 0,
+            ids: Ids { uid: None, euid: None, gid: None, egid: None },
+            auid: None,
+            session: None,
+            tty: Buf::new(),
+            exe: Buf::new(),
+            exe_read: false,
+            comm: Buf::new(),
+            cwd: Buf::new(),
+            cwd_read: false,
+            cmd: Buf::new(),
+            cmd_read: false,
+            chain: Buf::new(),
+            ancestors: [0; MAX_ANCESTORS],
+            ancestor_count: 0,
+            from: Buf::new(),
+            from_source: "",
+            remote_searched: false,
+        }
+    }
+
+    /// Reports whether this record already describes the running process
+    /// `pid`, so a burst of events from one process reads `/proc` once.
+    pub fn describes(&self, pid: u32) -> bool {
+        if !self.alive || self.pid != pid {
+            return false;
+        }
+        let mut text = [0u8; 1024];
+        match read_proc(pid, b"stat", &mut text) {
+            Ok(len) => {
+                procfs::parse_stat(&text[..len]).map(|s| s.start_time) == Some(self.start_time)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reads everything about `pid` that does not need a scan of its
+    /// descriptors.
+    pub fn gather(&mut self, pid: u32) {
+        *self = Self::new();
+        self.pid = pid;
+        let mut text = [0u8; 4096];
+
+        // stat first: its start time tells a reused pid apart at the end.
+        let Ok(len) = read_proc(pid, b"stat", &mut text) else { return };
+        let Some(stat) = procfs::parse_stat(&text[..len]) else { return };
+        self.alive = true;
+        self.start_time = stat.start_time;
+        self.ppid = stat.ppid;
+        self.comm.push_bytes(stat.comm);
+        procfs::push_tty_name(&mut self.tty, stat.tty_nr);
+
+        if let Ok(len) = read_proc(pid, b"status", &mut text) {
+            self.ids = procfs::parse_status_ids(&text[..len]);
+        }
+        if let Ok(len) = read_proc(pid, b"loginuid", &mut text) {
+            self.auid = procfs::parse_number_file(&text[..len]);
+        }
+        if let Ok(len) = read_proc(pid, b"sessionid", &mut text) {
+            self.session = procfs::parse_number_file(&text[..len]);
+        }
+        self.exe_read = readlink_proc(pid, b"exe", &mut self.exe);
+        self.cwd_read = readlink_proc(pid, b"cwd", &mut self.cwd);
+        if let Ok(len) = read_proc(pid, b"cmdline", &mut text) {
+            self.cmd_read = true;
+            procfs::push_cmdline(&mut self.cmd, &text[..len]);
+            if len == text.len() {
+                // Longer than the buffer: make sure the field shows a cut.
+                self.cmd.push_bytes(&[b' '; CMD_FIELD_CAP]);
+            }
+        }
+        self.read_ancestry(&mut text);
+        self.find_ssh_address(&mut text);
+
+        // A pid reused while the files above were read would mix two
+        // processes; the start time shows it.
+        let still_same = match read_proc(pid, b"stat", &mut text) {
+            Ok(len) => {
+                procfs::parse_stat(&text[..len]).map(|s| s.start_time) == Some(self.start_time)
+            }
+            Err(_) => true,
+        };
+        self.reused = !still_same;
+    }
+
+    /// Follows the parent pids up to init, recording `pid:name` pairs.
+    fn read_ancestry(&mut self, text: &mut [u8; 4096]) {
+        let mut pid = self.ppid;
+        while pid != 0 && self.ancestor_count < MAX_ANCESTORS {
+            if !self.chain.is_empty() {
+                self.chain.push(b',');
+            }
+            self.chain.push_u64(pid.into());
+            self.chain.push(b':');
+            self.ancestors[self.ancestor_count] = pid;
+            self.ancestor_count += 1;
+            let Ok(len) = read_proc(pid, b"stat", text) else {
+                self.chain.push(b'?');
+                break;
+            };
+            let Some(stat) = procfs::parse_stat(&text[..len]) else {
+                self.chain.push(b'?');
+                break;
+            };
+            // The separators of the chain cannot appear inside a name.
+            for &byte in stat.comm {
+                self.chain.push(if byte == b',' || byte == b':' { b'_' } else { byte });
+            }
+            if pid == 1 {
+                break;
+            }
+            pid = stat.ppid;
+        }
+    }
+
+    /// Looks for `SSH_CONNECTION` or `SSH_CLIENT` in the environment of the
+    /// process, then of each ancestor.
+    fn find_ssh_address(&mut self, text: &mut [u8; 4096]) {
+        let mut pids = [0u32; MAX_ANCESTORS + 1];
+        pids[0] = self.pid;
+        pids[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
+        for &pid in &pids[..=self.ancestor_count] {
+            let mut search = EnvSearch::new();
+            if !scan_environ(pid, &mut search, text) {
+                continue;
+            }
+            match search.value().and_then(procfs::ssh_client_address) {
+                Some(address) => {
+                    self.from.push_bytes(address);
+                    self.from_source = "ssh-env";
+                }
+                None => {
+                    self.from.push_bytes(b"invalid");
+                    self.from_source = "ssh-env";
+                }
+            }
+            return;
+        }
+    }
+
+    /// Finds the peer of an established TCP connection held by the process
+    /// or an ancestor, when the environment named no SSH client. This scans
+    /// descriptors and the TCP tables, so it runs after the answer.
+    pub fn find_tcp_peer(&mut self) {
+        if !self.alive || !self.from.is_empty() || self.remote_searched {
+            return;
+        }
+        self.remote_searched = true;
+        let mut sockets = [0u64; MAX_SOCKETS];
+        let mut count = 0;
+        let mut pids = [0u32; MAX_ANCESTORS + 1];
+        pids[0] = self.pid;
+        pids[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
+        for &pid in &pids[..=self.ancestor_count] {
+            collect_sockets(pid, &mut sockets, &mut count);
+        }
+        if count == 0 {
+            return;
+        }
+        let wanted = &sockets[..count];
+        for table in [&b"net/tcp"[..], b"net/tcp6"] {
+            if scan_tcp_table(self.pid, table, wanted, &mut self.from) {
+                self.from_source = "tcp";
+                return;
+            }
+        }
+    }
+
+    /// Reports whether the executable is one of `allowed`.
+    pub fn exe_is(&self, allowed: &[&[u8]]) -> bool {
+        self.exe_read && allowed.iter().any(|exe| *exe == self.exe.as_bytes())
+    }
+
+    /// Adds the process fields to an alert line, in the documented order.
+    pub fn push_fields(&self, line: &mut Line) {
+        line.num("pid", self.pid.into());
+        if !self.alive {
+            line.word("proc", "exited");
+            return;
+        }
+        if self.reused {
+            line.word("proc", "pid-reused");
+        }
+        line.num("ppid", self.ppid.into());
+        push_id(line, "uid", self.ids.uid);
+        push_id(line, "euid", self.ids.euid);
+        push_id(line, "gid", self.ids.gid);
+        match self.auid {
+            Some(procfs::AUID_UNSET) => line.word("auid", "unset"),
+            Some(auid) => line.num("auid", auid.into()),
+            None => line.word("auid", "unreadable"),
+        }
+        if let Some(session) = self.session.filter(|&s| s != procfs::AUID_UNSET) {
+            line.num("ses", session.into());
+        }
+        if !self.tty.is_empty() {
+            line.text("tty", self.tty.as_bytes());
+        }
+        if !self.from.is_empty() {
+            line.text("from", self.from.as_bytes());
+            line.word("from_src", self.from_source);
+        }
+        if self.exe_read {
+            line.path("exe", self.exe.as_bytes());
+        } else {
+            line.word("exe", "unreadable");
+        }
+        line.text("comm", self.comm.as_bytes());
+        if self.cwd_read {
+            line.path("cwd", self.cwd.as_bytes());
+        } else {
+            line.word("cwd", "unreadable");
+        }
+        if !self.cmd_read {
+            line.word("cmd", "unreadable");
+        } else if !self.cmd.is_empty() {
+            line.field("cmd", self.cmd.as_bytes(), CMD_FIELD_CAP);
+        }
+        if !self.chain.is_empty() {
+            line.field("chain", self.chain.as_bytes(), CMD_FIELD_CAP);
+        }
+    }
+}
+
+fn push_id(line: &mut Line, key: &str, id: Option<u32>) {
+    match id {
+        Some(id) => line.num(key, id.into()),
+        None => line.word(key, "unreadable"),
+    }
+}
+
+/// Builds `/proc/PID/NAME` with its NUL.
+fn proc_path(pid: u32, name: &[u8]) -> Buf<64> {
+    let mut path = Buf::new();
+    path.push_bytes(b"/proc/");
+    path.push_u64(pid.into());
+    path.push(b'/');
+    path.push_bytes(name);
+    path.push(0);
+    path
+}
+
+fn as_cstr<const N: usize>(path: &Buf<N>) -> &CStr {
+    CStr::from_bytes_with_nul(path.as_bytes()).unwrap_or(c"/proc/self/stat")
+}
+
+fn open_proc(pid: u32, name: &[u8], flags: OFlags) -> Result<OwnedFd, Errno> {
+    let path = proc_path(pid, name);
+    fs::open(as_cstr(&path), flags | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
+}
+
+/// Reads `/proc/PID/NAME` into `buffer`; returns the bytes read, which fill
+/// the buffer when the file is longer.
+pub fn read_proc(pid: u32, name: &[u8], buffer: &mut [u8]) -> Result<usize, Errno> {
+    let file = open_proc(pid, name, OFlags::RDONLY)?;
+    let mut len = 0;
+    while len < buffer.len() {
+        match rustix::io::read(&file, &mut buffer[len..]) {
+            Ok(0) => break,
+            Ok(read) => len += read,
+            Err(Errno::INTR) => continue,
+            Err(error) => return if len > 0 { Ok(len) } else { Err(error) },
+        }
+    }
+    Ok(len)
+}
+
+/// Reads the target of the link `/proc/PID/NAME` into `out`.
+pub fn readlink_proc<const N: usize>(pid: u32, name: &[u8], out: &mut Buf<N>) -> bool {
+    let path = proc_path(pid, name);
+    let mut target = [0u8; 512];
+    match fs::readlinkat_raw(CWD, as_cstr(&path), &mut target[..]) {
+        Ok(len) => {
+            out.push_bytes(&target[..len.min(target.len())]);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Feeds `/proc/PID/environ` to `search` through `text`; returns whether a
+/// value was found.
+fn scan_environ(pid: u32, search: &mut EnvSearch, text: &mut [u8]) -> bool {
+    let Ok(file) = open_proc(pid, b"environ", OFlags::RDONLY) else { return false };
+    loop {
+        match rustix::io::read(&file, &mut *text) {
+            Ok(0) => return search.finish(),
+            Ok(len) => {
+                if search.feed(&text[..len]) {
+                    return true;
+                }
+            }
+            Err(Errno::INTR) => continue,
+            Err(_) => return search.finish(),
+        }
+    }
+}
+
+/// Adds the inodes of the sockets that process `pid` holds to `sockets`.
+fn collect_sockets(pid: u32, sockets: &mut [u64; MAX_SOCKETS], count: &mut usize) {
+    let Ok(dir) = open_proc(pid, b"fd", OFlags::RDONLY | OFlags::DIRECTORY) else { return };
+    let mut entries = [core::mem::MaybeUninit::<u8>::uninit(); 2048];
+    let mut listing = fs::RawDir::new(&dir, &mut entries);
+    let mut scanned = 0;
+    while let Some(Ok(entry)) = listing.next() {
+        let name = entry.file_name();
+        if name.to_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        scanned += 1;
+        if scanned > MAX_FDS_SCANNED || *count == MAX_SOCKETS {
+            return;
+        }
+        let mut target = [0u8; 64];
+        let Ok(len) = fs::readlinkat_raw(&dir, name, &mut target[..]) else { continue };
+        if let Some(inode) = procfs::socket_inode(&target[..len.min(target.len())]) {
+            if !sockets[..*count].contains(&inode) {
+                sockets[*count] = inode;
+                *count += 1;
+            }
+        }
+    }
+}
+
+/// Reads a TCP table of the network namespace of `pid` line by line and
+/// writes the peer of the first established connection whose inode is in
+/// `wanted`.
+fn scan_tcp_table<const N: usize>(
+    pid: u32,
+    table: &[u8],
+    wanted: &[u64],
+    out: &mut Buf<N>,
+) -> bool {
+    let Ok(file) = open_proc(pid, table, OFlags::RDONLY) else { return false };
+    let mut chunk = [0u8; 4096];
+    let mut carry = 0;
+    loop {
+        let read = match rustix::io::read(&file, &mut chunk[carry..]) {
+            Ok(0) => return false,
+            Ok(read) => read,
+            Err(Errno::INTR) => continue,
+            Err(_) => return false,
+        };
+        let filled = carry + read;
+        let mut start = 0;
+        while let Some(end) = chunk[start..filled].iter().position(|&b| b == b'\n') {
+            let line = &chunk[start..start + end];
+            if procfs::push_tcp_peer(out, line, |inode| wanted.contains(&inode)) {
+                return true;
+            }
+            start += end + 1;
+        }
+        // Keep the unfinished line; a line longer than the buffer is dropped.
+        carry = if start == 0 && filled == chunk.len() { 0 } else { filled - start };
+        chunk.copy_within(start..filled, 0);
+    }
+}
