@@ -1,8 +1,8 @@
 # Build, test, install and try out ttrapd.
 #
 #   make                 build the static release binary
-#   make test            run the unit and integration tests (needs root and
-#                        busybox; see README.md)
+#   make test            install missing test dependencies, then run the
+#                        unit and integration tests (needs root)
 #   make install         install to $(DESTDIR)$(PREFIX)/sbin
 #   make demo            run ttrapd in the foreground on a decoy file
 
@@ -23,6 +23,7 @@ build:
 	$(OBJCOPY) --remove-section=.eh_frame --remove-section=.eh_frame_hdr $(BIN)
 
 test:
+	sh scripts/test-deps.sh
 	$(CARGO) fmt --check
 	$(CARGO) test --locked
 

@@ -3,12 +3,21 @@
 //! Writes past the capacity are dropped and remembered, so a caller can
 //! mark the cut; nothing here panics on long input.
 
-/// A byte buffer of `N` bytes with append-only writes.
-pub struct Buf<const N: usize> {
-    bytes: [u8; N],
+/// An append-only byte buffer: a length and an overflow flag in front of
+/// its storage. `Buf<N>` owns `N` bytes inline; every method lives on
+/// [`Bytes`], the unsized view that any `Buf<N>` dereferences to, so the
+/// code exists once whatever the sizes in use.
+pub struct Buffer<T: ?Sized> {
     len: usize,
     overflowed: bool,
+    bytes: T,
 }
+
+/// A buffer with `N` bytes of storage.
+pub type Buf<const N: usize> = Buffer<[u8; N]>;
+
+/// Any buffer, whatever its size.
+pub type Bytes = Buffer<[u8]>;
 
 impl<const N: usize> Default for Buf<N> {
     fn default() -> Self {
@@ -19,9 +28,25 @@ impl<const N: usize> Default for Buf<N> {
 impl<const N: usize> Buf<N> {
     /// Creates an empty buffer.
     pub const fn new() -> Self {
-        Self { bytes: [0; N], len: 0, overflowed: false }
+        Self { len: 0, overflowed: false, bytes: [0; N] }
     }
+}
 
+impl<const N: usize> core::ops::Deref for Buf<N> {
+    type Target = Bytes;
+
+    fn deref(&self) -> &Bytes {
+        self
+    }
+}
+
+impl<const N: usize> core::ops::DerefMut for Buf<N> {
+    fn deref_mut(&mut self) -> &mut Bytes {
+        self
+    }
+}
+
+impl Bytes {
     /// Returns the bytes written so far.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
@@ -37,7 +62,7 @@ impl<const N: usize> Buf<N> {
 
     /// Returns how many more bytes fit.
     pub fn remaining(&self) -> usize {
-        N - self.len
+        self.bytes.len() - self.len
     }
 
     /// Reports whether any write was dropped for lack of room.
@@ -60,7 +85,7 @@ impl<const N: usize> Buf<N> {
 
     /// Appends one byte, or records the overflow.
     pub fn push(&mut self, byte: u8) {
-        if self.len < N {
+        if self.len < self.bytes.len() {
             self.bytes[self.len] = byte;
             self.len += 1;
         } else {
@@ -70,7 +95,7 @@ impl<const N: usize> Buf<N> {
 
     /// Appends as much of `bytes` as fits.
     pub fn push_bytes(&mut self, bytes: &[u8]) {
-        let room = N - self.len;
+        let room = self.bytes.len() - self.len;
         let take = if bytes.len() > room { room } else { bytes.len() };
         self.bytes[self.len..self.len + take].copy_from_slice(&bytes[..take]);
         self.len += take;

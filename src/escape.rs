@@ -9,7 +9,9 @@
 //! is quoted and ends in `\...`, a sequence the escaper never produces
 //! otherwise, so a reader can tell a cut value from a whole one.
 
+#[cfg(test)]
 use crate::buf::Buf;
+use crate::buf::Bytes;
 
 /// Marker that ends a value cut at its cap, inside the closing quote.
 pub const CUT_MARKER: &[u8] = b"\\...";
@@ -77,7 +79,7 @@ fn for_each_unit<'a>(value: &'a [u8], mut emit: impl FnMut(Unit<'a>) -> bool) {
     }
 }
 
-fn push_unit<const N: usize>(out: &mut Buf<N>, unit: Unit<'_>) {
+fn push_unit(out: &mut Bytes, unit: Unit<'_>) {
     match unit {
         Unit::Plain(bytes) => out.push_bytes(bytes),
         Unit::Hex(byte) => {
@@ -104,17 +106,17 @@ pub fn escaped_len(value: &[u8]) -> usize {
 /// Appends `value` escaped and, where needed, quoted; keeps at most `cap`
 /// escaped bytes and marks a cut with [`CUT_MARKER`]. Returns `true` when
 /// the value was cut.
-pub fn push_value<const N: usize>(out: &mut Buf<N>, value: &[u8], cap: usize) -> bool {
+pub fn push_value(out: &mut Bytes, value: &[u8], cap: usize) -> bool {
     push_escaped(out, value, cap, false)
 }
 
 /// Appends `value` like [`push_value`] but always in quotes, for messages
 /// meant for people.
-pub fn push_quoted<const N: usize>(out: &mut Buf<N>, value: &[u8], cap: usize) -> bool {
+pub fn push_quoted(out: &mut Bytes, value: &[u8], cap: usize) -> bool {
     push_escaped(out, value, cap, true)
 }
 
-fn push_escaped<const N: usize>(out: &mut Buf<N>, value: &[u8], cap: usize, quote: bool) -> bool {
+fn push_escaped(out: &mut Bytes, value: &[u8], cap: usize, quote: bool) -> bool {
     let whole = escaped_len(value);
     let cut = whole > cap;
     let quoted = quote
@@ -159,7 +161,7 @@ pub struct Parsed {
 /// Reads one escaped value from the start of `text` into `out`, the inverse
 /// of [`push_value`]. A bare value ends at a space or the end of `text`.
 /// Returns `None` on text that [`push_value`] cannot have written.
-pub fn parse_value<const N: usize>(text: &[u8], out: &mut Buf<N>) -> Option<Parsed> {
+pub fn parse_value(text: &[u8], out: &mut Bytes) -> Option<Parsed> {
     let quoted = text.first() == Some(&b'"');
     let mut pos = usize::from(quoted);
     loop {

@@ -7,14 +7,14 @@ use core::ffi::CStr;
 use core::mem::MaybeUninit;
 
 use rustix::fs::{self, Mode, OFlags, RawDir};
-use ttrapd::buf::{Buf, parse_u64};
+use ttrapd::buf::{Buf, Bytes, parse_u64};
 
 /// Processes listed at most; the list ends in `...` when there are more.
 const MAX_HOLDERS: usize = 8;
 
 /// Appends `pid:name` for each process that has `path` open, comma
 /// separated.
-pub fn find<const N: usize>(path: &[u8], out: &mut Buf<N>) {
+pub fn find(path: &[u8], out: &mut Bytes) {
     let own_pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
     let Ok(proc_dir) =
         fs::open(c"/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())

@@ -168,7 +168,8 @@ impl Line {
     /// Removes the newline added by [`Line::push_newline`].
     pub fn pop_newline(&mut self) {
         if self.buf.as_bytes().last() == Some(&b'\n') {
-            self.buf.truncate(self.buf.len() - 1);
+            let len = self.buf.len() - 1;
+            self.buf.truncate(len);
         }
     }
 

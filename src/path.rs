@@ -2,12 +2,12 @@
 //! the parent and final component. Nothing here touches the file system,
 //! so `..` and symbolic links are left for the kernel to resolve.
 
-use crate::buf::Buf;
+use crate::buf::{Buf, Bytes};
 
 /// Appends the normalized absolute form of `path` to `out`: relative paths
 /// get `cwd` in front, repeated slashes and `.` components are dropped, and
 /// a trailing slash is removed. Returns `false` when `out` had no room.
-pub fn push_absolute<const N: usize>(out: &mut Buf<N>, cwd: &[u8], path: &[u8]) -> bool {
+pub fn push_absolute(out: &mut Bytes, cwd: &[u8], path: &[u8]) -> bool {
     let start = out.len();
     if path.first() != Some(&b'/') {
         push_components(out, cwd);
@@ -19,7 +19,7 @@ pub fn push_absolute<const N: usize>(out: &mut Buf<N>, cwd: &[u8], path: &[u8]) 
     !out.overflowed()
 }
 
-fn push_components<const N: usize>(out: &mut Buf<N>, path: &[u8]) {
+fn push_components(out: &mut Bytes, path: &[u8]) {
     for component in path.split(|&b| b == b'/') {
         if component.is_empty() || component == b"." {
             continue;

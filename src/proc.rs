@@ -11,7 +11,7 @@ use core::ffi::CStr;
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, CWD, Mode, OFlags};
 use rustix::io::Errno;
-use ttrapd::buf::Buf;
+use ttrapd::buf::{Buf, Bytes};
 use ttrapd::limits::CMD_FIELD_CAP;
 use ttrapd::msg::Line;
 use ttrapd::procfs::{self, EnvSearch, Ids};
@@ -301,7 +301,7 @@ fn proc_path(pid: u32, name: &[u8]) -> Buf<64> {
     path
 }
 
-fn as_cstr<const N: usize>(path: &Buf<N>) -> &CStr {
+fn as_cstr(path: &Bytes) -> &CStr {
     CStr::from_bytes_with_nul(path.as_bytes()).unwrap_or(c"/proc/self/stat")
 }
 
@@ -327,7 +327,7 @@ pub fn read_proc(pid: u32, name: &[u8], buffer: &mut [u8]) -> Result<usize, Errn
 }
 
 /// Reads the target of the link `/proc/PID/NAME` into `out`.
-pub fn readlink_proc<const N: usize>(pid: u32, name: &[u8], out: &mut Buf<N>) -> bool {
+pub fn readlink_proc(pid: u32, name: &[u8], out: &mut Bytes) -> bool {
     let path = proc_path(pid, name);
     let mut target = [0u8; 512];
     match fs::readlinkat_raw(CWD, as_cstr(&path), &mut target[..]) {
@@ -386,12 +386,7 @@ fn collect_sockets(pid: u32, sockets: &mut [u64; MAX_SOCKETS], count: &mut usize
 /// Reads a TCP table of the network namespace of `pid` line by line and
 /// writes the peer of the first established connection whose inode is in
 /// `wanted`.
-fn scan_tcp_table<const N: usize>(
-    pid: u32,
-    table: &[u8],
-    wanted: &[u64],
-    out: &mut Buf<N>,
-) -> bool {
+fn scan_tcp_table(pid: u32, table: &[u8], wanted: &[u64], out: &mut Bytes) -> bool {
     let Ok(file) = open_proc(pid, table, OFlags::RDONLY) else { return false };
     let mut chunk = [0u8; 4096];
     let mut carry = 0;

@@ -3,7 +3,7 @@
 //! `/proc/net`. Each takes bytes as read and never trusts them: a process
 //! controls its own name, arguments and environment.
 
-use crate::buf::{Buf, parse_u64};
+use crate::buf::{Buf, Bytes, parse_u64};
 
 /// The fields of `/proc/PID/stat` that ttrapd uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,7 @@ pub fn parse_number_file(text: &[u8]) -> Option<u32> {
 /// Appends the name of terminal device `tty_nr` (`pts/3`, `tty1`,
 /// `ttyS0`, `console`), or `major:minor` for other devices. Returns
 /// `false` for 0, which means no controlling terminal.
-pub fn push_tty_name<const N: usize>(out: &mut Buf<N>, tty_nr: u32) -> bool {
+pub fn push_tty_name(out: &mut Bytes, tty_nr: u32) -> bool {
     if tty_nr == 0 {
         return false;
     }
@@ -126,7 +126,7 @@ pub fn push_tty_name<const N: usize>(out: &mut Buf<N>, tty_nr: u32) -> bool {
 
 /// Appends the arguments in `/proc/PID/cmdline` joined by spaces. Returns
 /// `false` when `out` was too small and the text is cut.
-pub fn push_cmdline<const N: usize>(out: &mut Buf<N>, raw: &[u8]) -> bool {
+pub fn push_cmdline(out: &mut Bytes, raw: &[u8]) -> bool {
     let raw = raw.strip_suffix(b"\0").unwrap_or(raw);
     for (index, arg) in raw.split(|&b| b == 0).enumerate() {
         if index > 0 {
@@ -231,8 +231,8 @@ const TCP_ESTABLISHED: &[u8] = b"01";
 /// Parses one line of `/proc/net/tcp` or `/proc/net/tcp6`. When the
 /// connection is established and its inode is `wanted`, appends the
 /// remote address as `a.b.c.d:port` or `[v6]:port` and returns `true`.
-pub fn push_tcp_peer<const N: usize>(
-    out: &mut Buf<N>,
+pub fn push_tcp_peer(
+    out: &mut Bytes,
     line: &[u8],
     wanted: impl Fn(u64) -> bool,
 ) -> bool {
@@ -282,7 +282,7 @@ pub fn push_tcp_peer<const N: usize>(
     true
 }
 
-fn push_ipv4<const N: usize>(out: &mut Buf<N>, bytes: [u8; 4]) {
+fn push_ipv4(out: &mut Bytes, bytes: [u8; 4]) {
     for (index, byte) in bytes.iter().enumerate() {
         if index > 0 {
             out.push(b'.');
@@ -291,7 +291,7 @@ fn push_ipv4<const N: usize>(out: &mut Buf<N>, bytes: [u8; 4]) {
     }
 }
 
-fn push_hex<const N: usize>(out: &mut Buf<N>, value: u16) {
+fn push_hex(out: &mut Bytes, value: u16) {
     let mut started = false;
     for shift in [12, 8, 4, 0] {
         let digit = ((value >> shift) & 0xf) as u8;

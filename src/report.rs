@@ -4,7 +4,9 @@
 //! in double quotes with control bytes escaped.
 
 use crate::args::UsageError;
+#[cfg(test)]
 use crate::buf::Buf;
+use crate::buf::Bytes;
 use crate::escape;
 use crate::names;
 
@@ -25,7 +27,7 @@ pub struct Failure<'a> {
 }
 
 /// Appends the errno as `description (NAME)`, or `errno N`.
-pub fn push_errno<const N: usize>(out: &mut Buf<N>, errno: i32) {
+pub fn push_errno(out: &mut Bytes, errno: i32) {
     match names::errno_text(errno) {
         Some((name, text)) => {
             out.push_str(text);
@@ -41,7 +43,7 @@ pub fn push_errno<const N: usize>(out: &mut Buf<N>, errno: i32) {
 }
 
 /// Formats `failure` as one stderr line, newline included.
-pub fn format_failure<const N: usize>(out: &mut Buf<N>, failure: &Failure<'_>) {
+pub fn format_failure(out: &mut Bytes, failure: &Failure<'_>) {
     out.push_bytes(b"ttrapd: cannot ");
     out.push_str(failure.action);
     if !failure.object.is_empty() {
@@ -58,7 +60,7 @@ pub fn format_failure<const N: usize>(out: &mut Buf<N>, failure: &Failure<'_>) {
 }
 
 /// Formats a usage error as stderr lines, newlines included.
-pub fn format_usage<const N: usize>(out: &mut Buf<N>, error: &UsageError<'_>) {
+pub fn format_usage(out: &mut Bytes, error: &UsageError<'_>) {
     out.push_bytes(b"ttrapd: ");
     match *error {
         UsageError::UnknownOption(option) => {
