@@ -9,18 +9,14 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
-OBJCOPY ?= objcopy
 BIN := target/release/ttrapd
 
 .PHONY: all build test install demo clean
 
 all: build
 
-# Nothing in a panic = "abort" binary unwinds, so the unwind tables that the
-# prebuilt core library brings along are removed after the link.
 build:
 	$(CARGO) build --release --locked
-	$(OBJCOPY) --remove-section=.eh_frame --remove-section=.eh_frame_hdr $(BIN)
 
 test:
 	sh scripts/test-deps.sh

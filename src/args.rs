@@ -133,6 +133,8 @@ pub enum UsageError<'a> {
     PathsTooLong { max: usize },
     /// More `--allow` options than the table holds.
     TooManyAllowed { max: usize },
+    /// A relative PATH while the working directory cannot be read.
+    RelativeWithoutCwd(&'a [u8]),
     /// Two options that cannot be used together.
     Conflict(&'static str, &'static str),
 }

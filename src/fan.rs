@@ -32,8 +32,9 @@ pub struct Policy<'a> {
     pub own_pid: u32,
 }
 
-/// Bytes read from the fanotify descriptor at once.
-pub const BUFFER_BYTES: usize = 4096;
+/// Bytes read from the fanotify descriptor at once: room for 42 events of
+/// 24 bytes; more wait for the next read.
+pub const BUFFER_BYTES: usize = 1024;
 
 impl Fan {
     /// Creates the group for `mode`. Without permission events in the

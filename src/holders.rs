@@ -21,7 +21,7 @@ pub fn find(path: &[u8], out: &mut Bytes) {
     else {
         return;
     };
-    let mut entries = [MaybeUninit::<u8>::uninit(); 4096];
+    let mut entries = [MaybeUninit::<u8>::uninit(); 2048];
     let mut listing = RawDir::new(&proc_dir, &mut entries);
     let mut found = 0;
     while let Some(Ok(entry)) = listing.next() {

@@ -22,7 +22,7 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use ttrapd::args::{self, Command, Config, Fanotify, UsageError};
 use ttrapd::buf::Buf;
-use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES, PATH_MAX};
+use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES};
 use ttrapd::msg::Kind;
 use ttrapd::path::AbsPath;
 use ttrapd::report::{self, Failure};
@@ -57,15 +57,13 @@ pub fn main(args: rt::Args) -> i32 {
     // daemon.
     let _ = sys::block_signals(SigSet::default().with(SIGPIPE));
 
-    let mut cwd_buffer = [0u8; PATH_MAX];
-    let cwd_len = sys::getcwd(&mut cwd_buffer).unwrap_or(0);
-    let cwd = &cwd_buffer[..cwd_len];
-
     let mut table = Table::take();
+    table.load_cwd();
     let parsed = args::parse(args.options(), |path| {
-        table.add(cwd, path).map_err(|error| match error {
+        table.add(path).map_err(|error| match error {
             AddError::TooMany => UsageError::TooManyTraps { max: MAX_TRAPS },
             AddError::ArenaFull => UsageError::PathsTooLong { max: PATH_ARENA_BYTES },
+            AddError::NoCwd => UsageError::RelativeWithoutCwd(path),
         })
     });
     match parsed {
@@ -73,7 +71,7 @@ pub fn main(args: rt::Args) -> i32 {
         Ok(Command::Version) => {
             write_stdout(concat!("ttrapd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes())
         }
-        Ok(Command::Run(config)) => run(&config, table, cwd),
+        Ok(Command::Run(config)) => run(&config, table),
         Err(error) => {
             let mut text = Buf::<1024>::new();
             report::format_usage(&mut text, &error);
@@ -84,19 +82,20 @@ pub fn main(args: rt::Args) -> i32 {
 }
 
 /// Starts the daemon and serves until it stops; returns the exit status.
-fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
+fn run(config: &Config<'static>, mut table: Table) -> i32 {
     // Paths that must survive chdir("/") are made absolute first.
-    let Some(socket_path) = AbsPath::<SOCKET_PATH_BYTES>::new(cwd, config.log_socket) else {
+    let Some(socket_path) = AbsPath::<SOCKET_PATH_BYTES>::new(table.cwd(), config.log_socket)
+    else {
         return usage_problem(
-            b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute\n",
+            b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute, or relative while the working directory is unknown; give a shorter absolute path\n",
         );
     };
     let pidfile_path = match config.pidfile {
-        Some(raw) => match AbsPath::<PATH_MAX>::new(cwd, raw) {
-            Some(path) => Some(path),
-            None => {
+        Some(raw) => match table.store_extra(raw) {
+            Ok(slot) => Some(slot),
+            Err(_) => {
                 return usage_problem(
-                    b"ttrapd: the --pidfile path is too long once made absolute\n",
+                    b"ttrapd: the --pidfile path does not fit once made absolute\n",
                 );
             }
         },
@@ -151,16 +150,16 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
 
     // One instance per pidfile.
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let pidfile = match &pidfile_path {
-        Some(path) => match Pidfile::take(path.as_cstr(), pid) {
-            Ok(file) => Some(file),
+    let pidfile = match pidfile_path {
+        Some(slot) => match Pidfile::take(table.extra_cstr(slot), pid) {
+            Ok(file) => Some((file, slot)),
             Err(PidfileError::Locked(holder)) => {
-                return fail_locked(&mut log, path.as_bytes(), holder);
+                return fail_locked(&mut log, table.extra(slot), holder);
             }
             Err(PidfileError::Failed(action, errno)) => {
                 let hint = "check that its directory exists and is writable";
-                let failure =
-                    Failure { action, object: path.as_bytes(), errno: errno.raw_os_error(), hint };
+                let object = table.extra(slot);
+                let failure = Failure { action, object, errno: errno.raw_os_error(), hint };
                 return fail(&mut log, &failure);
             }
         },
@@ -172,8 +171,8 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
         Ok(mode) => mode,
         Err(failure) => {
             let status = fail(&mut log, &failure);
-            if let Some(file) = &pidfile {
-                file.remove();
+            if let Some((file, slot)) = &pidfile {
+                file.remove(table.extra_cstr(*slot));
             }
             return status;
         }
@@ -197,8 +196,8 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
             }
         };
         let status = fail(&mut log, &failure);
-        if let Some(file) = &pidfile {
-            file.remove();
+        if let Some((file, slot)) = &pidfile {
+            file.remove(table.extra_cstr(*slot));
         }
         return status;
     }
@@ -229,8 +228,8 @@ fn run(config: &Config<'static>, mut table: Table, cwd: &[u8]) -> i32 {
     }
     let policy = fan::Policy { deny: config.deny, allow: config.allowed(), own_pid: pid };
     let status = serve(&mut table, &mut log, &signals, &policy);
-    if let Some(file) = &pidfile {
-        file.remove();
+    if let Some((file, slot)) = &pidfile {
+        file.remove(table.extra_cstr(*slot));
     }
     status
 }
@@ -267,6 +266,7 @@ fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd, policy: &fan::P
         // Permission events first: a process is waiting on each.
         if fan_ready {
             fan::read_events(table, log, policy, &mut fan_buffer, &mut culprit);
+            table.refresh_touched();
         }
         if events_ready {
             read_events(table, log, buffer);

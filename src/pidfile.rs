@@ -11,8 +11,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{self, AtFlags, CWD, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
-pub struct Pidfile<'a> {
-    path: &'a CStr,
+pub struct Pidfile {
     file: OwnedFd,
 }
 
@@ -24,9 +23,9 @@ pub enum PidfileError {
     Failed(&'static str, Errno),
 }
 
-impl<'a> Pidfile<'a> {
+impl Pidfile {
     /// Opens and locks the pidfile, then writes `pid` into it.
-    pub fn take(path: &'a CStr, pid: u32) -> Result<Pidfile<'a>, PidfileError> {
+    pub fn take(path: &CStr, pid: u32) -> Result<Pidfile, PidfileError> {
         // A daemon that is stopping unlinks its file while still holding the
         // lock; a file locked after that is no longer at the path, so the
         // lock is checked against the path and taken again if they differ.
@@ -46,19 +45,19 @@ impl<'a> Pidfile<'a> {
                 _ => continue,
             }
             write_pid(&file, pid).map_err(|errno| PidfileError::Failed("write pidfile", errno))?;
-            return Ok(Pidfile { path, file });
+            return Ok(Pidfile { file });
         }
         Err(PidfileError::Failed("lock pidfile", Errno::AGAIN))
     }
 
-    /// Removes the file on a clean stop, if it is still ours; the lock goes
-    /// with the descriptor when the process exits.
-    pub fn remove(&self) {
+    /// Removes the file at `path` on a clean stop, if it is still ours; the
+    /// lock goes with the descriptor when the process exits.
+    pub fn remove(&self, path: &CStr) {
         let held = fs::fstat(&self.file);
-        let now = fs::statat(CWD, self.path, AtFlags::SYMLINK_NOFOLLOW);
+        let now = fs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW);
         if let (Ok(held), Ok(now)) = (held, now) {
             if held.st_dev == now.st_dev && held.st_ino == now.st_ino {
-                let _ = fs::unlink(self.path);
+                let _ = fs::unlink(path);
             }
         }
     }

@@ -22,6 +22,9 @@ const MAX_ANCESTORS: usize = 32;
 const MAX_FDS_SCANNED: usize = 256;
 /// Socket inodes collected along the ancestry.
 const MAX_SOCKETS: usize = 32;
+/// Buffer for one `/proc` file. `status` is about 1.4 KiB; a longer
+/// command line is cut here, well past the length an alert keeps.
+const PROC_TEXT_BYTES: usize = 2048;
 
 /// What could be learnt about one process.
 pub struct Culprit {
@@ -100,7 +103,7 @@ impl Culprit {
     pub fn gather(&mut self, pid: u32) {
         *self = Self::new();
         self.pid = pid;
-        let mut text = [0u8; 4096];
+        let mut text = [0u8; PROC_TEXT_BYTES];
 
         // stat first: its start time tells a reused pid apart at the end.
         let Ok(len) = read_proc(pid, b"stat", &mut text) else { return };
@@ -145,7 +148,7 @@ impl Culprit {
     }
 
     /// Follows the parent pids up to init, recording `pid:name` pairs.
-    fn read_ancestry(&mut self, text: &mut [u8; 4096]) {
+    fn read_ancestry(&mut self, text: &mut [u8; PROC_TEXT_BYTES]) {
         let mut pid = self.ppid;
         while pid != 0 && self.ancestor_count < MAX_ANCESTORS {
             if !self.chain.is_empty() {
@@ -176,7 +179,7 @@ impl Culprit {
 
     /// Looks for `SSH_CONNECTION` or `SSH_CLIENT` in the environment of the
     /// process, then of each ancestor.
-    fn find_ssh_address(&mut self, text: &mut [u8; 4096]) {
+    fn find_ssh_address(&mut self, text: &mut [u8; PROC_TEXT_BYTES]) {
         let mut pids = [0u32; MAX_ANCESTORS + 1];
         pids[0] = self.pid;
         pids[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
@@ -388,7 +391,7 @@ fn collect_sockets(pid: u32, sockets: &mut [u64; MAX_SOCKETS], count: &mut usize
 /// `wanted`.
 fn scan_tcp_table(pid: u32, table: &[u8], wanted: &[u64], out: &mut Bytes) -> bool {
     let Ok(file) = open_proc(pid, table, OFlags::RDONLY) else { return false };
-    let mut chunk = [0u8; 4096];
+    let mut chunk = [0u8; PROC_TEXT_BYTES];
     let mut carry = 0;
     loop {
         let read = match rustix::io::read(&file, &mut chunk[carry..]) {

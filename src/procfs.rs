@@ -231,11 +231,7 @@ const TCP_ESTABLISHED: &[u8] = b"01";
 /// Parses one line of `/proc/net/tcp` or `/proc/net/tcp6`. When the
 /// connection is established and its inode is `wanted`, appends the
 /// remote address as `a.b.c.d:port` or `[v6]:port` and returns `true`.
-pub fn push_tcp_peer(
-    out: &mut Bytes,
-    line: &[u8],
-    wanted: impl Fn(u64) -> bool,
-) -> bool {
+pub fn push_tcp_peer(out: &mut Bytes, line: &[u8], wanted: impl Fn(u64) -> bool) -> bool {
     let mut fields = words(line);
     let (Some(_slot), Some(_local), Some(remote), Some(state)) =
         (fields.next(), fields.next(), fields.next(), fields.next())

@@ -105,6 +105,13 @@ pub fn format_usage(out: &mut Bytes, error: &UsageError<'_>) {
             out.push_u64(max as u64);
             out.push_bytes(b" bytes fit, counting the working directory for relative paths");
         }
+        UsageError::RelativeWithoutCwd(path) => {
+            out.push_bytes(b"relative trap path ");
+            escape::push_quoted(out, path, VALUE_CAP);
+            out.push_bytes(
+                b" needs the working directory, which cannot be read; give an absolute path",
+            );
+        }
         UsageError::TooManyAllowed { max } => {
             out.push_bytes(b"too many --allow options: at most ");
             out.push_u64(max as u64);

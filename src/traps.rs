@@ -180,6 +180,15 @@ pub struct ArmError {
 pub enum AddError {
     TooMany,
     ArenaFull,
+    /// A relative path while the working directory is unknown.
+    NoCwd,
+}
+
+/// Where [`Table::store_extra`] put a path in the arena.
+#[derive(Clone, Copy)]
+pub struct PathSlot {
+    start: usize,
+    len: usize,
 }
 
 static mut ARENA: [u8; PATH_ARENA_BYTES] = [0; PATH_ARENA_BYTES];
@@ -189,6 +198,8 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 pub struct Table {
     arena: &'static mut [u8; PATH_ARENA_BYTES],
     arena_len: usize,
+    /// Length of the working directory stored at the start of the arena.
+    cwd_len: usize,
     traps: &'static mut [Trap; MAX_TRAPS],
     count: usize,
     inotify: Option<OwnedFd>,
@@ -207,7 +218,16 @@ impl Table {
         // references to the two statics, and it runs once; the process has
         // one thread.
         let (arena, traps) = unsafe { (&mut *(&raw mut ARENA), &mut *(&raw mut TRAPS)) };
-        Table { arena, arena_len: 0, traps, count: 0, inotify: None, fan: None, scan_holders: true }
+        Table {
+            arena,
+            arena_len: 0,
+            cwd_len: 0,
+            traps,
+            count: 0,
+            inotify: None,
+            fan: None,
+            scan_holders: true,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -228,10 +248,50 @@ impl Table {
         CStr::from_bytes_with_nul(bytes).unwrap_or(c"/")
     }
 
+    /// Stores the working directory at the start of the arena, where
+    /// relative trap paths find it. Returns `false` if it is unknown
+    /// (deleted, or longer than `PATH_MAX`); relative paths then fail.
+    pub fn load_cwd(&mut self) -> bool {
+        match crate::sys::getcwd(&mut self.arena[..ttrapd::limits::PATH_MAX]) {
+            Ok(len) if len > 0 => {
+                self.cwd_len = len;
+                self.arena_len = len + 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Returns the working directory at start-up, or an empty slice if
+    /// it is unknown.
+    pub fn cwd(&self) -> &[u8] {
+        &self.arena[..self.cwd_len]
+    }
+
+    /// Stores a path other than a trap (the pidfile) in absolute form.
+    pub fn store_extra(&mut self, raw: &[u8]) -> Result<PathSlot, AddError> {
+        self.store_path(raw).map(|(start, len)| PathSlot { start, len })
+    }
+
+    /// Returns a path stored with [`Table::store_extra`], without its NUL.
+    pub fn extra(&self, slot: PathSlot) -> &[u8] {
+        &self.arena[slot.start..slot.start + slot.len]
+    }
+
+    /// Returns a path stored with [`Table::store_extra`] as a C string.
+    pub fn extra_cstr(&self, slot: PathSlot) -> &CStr {
+        CStr::from_bytes_with_nul(&self.arena[slot.start..slot.start + slot.len + 1])
+            .unwrap_or(c"/")
+    }
+
     /// Stores `raw` in the arena as an absolute, NUL-terminated path and
     /// returns its offset and length.
-    fn store_path(&mut self, cwd: &[u8], raw: &[u8]) -> Result<(usize, usize), AddError> {
+    fn store_path(&mut self, raw: &[u8]) -> Result<(usize, usize), AddError> {
+        if raw.first() != Some(&b'/') && self.cwd_len == 0 {
+            return Err(AddError::NoCwd);
+        }
         let mut absolute = Buf::<{ ttrapd::limits::PATH_MAX }>::new();
+        let cwd = &self.arena[..self.cwd_len];
         if !path::push_absolute(&mut absolute, cwd, raw) || absolute.remaining() == 0 {
             return Err(AddError::ArenaFull);
         }
@@ -247,11 +307,11 @@ impl Table {
         Ok((start, bytes.len()))
     }
 
-    /// Adds a trap for `raw`, made absolute against `cwd`. A path already in
-    /// the table is added once.
-    pub fn add(&mut self, cwd: &[u8], raw: &[u8]) -> Result<(), AddError> {
+    /// Adds a trap for `raw`, made absolute against the working directory.
+    /// A path already in the table is added once.
+    pub fn add(&mut self, raw: &[u8]) -> Result<(), AddError> {
         let saved_len = self.arena_len;
-        let (start, len) = self.store_path(cwd, raw)?;
+        let (start, len) = self.store_path(raw)?;
         let new_path = &self.arena[start..start + len];
         if (0..self.count).any(|index| self.path(index) == new_path) {
             self.arena_len = saved_len;
