@@ -6,8 +6,9 @@
 //! borrows every value from the argument strings and allocates nothing;
 //! trap paths go to a caller-supplied callback as they are found.
 
-use crate::limits::{MAX_ALLOW, PATH_MAX, TAG_MAX};
+use crate::limits::{MAX_ALLOW, MAX_REMOTES, PATH_MAX, TAG_MAX};
 use crate::names;
+use crate::rfc5424::{self, Destination, UrlError};
 
 /// Text printed by `--help`.
 pub const HELP: &str = "\
@@ -38,6 +39,20 @@ directory or changing its entries, raises an alert in syslog.
       --allow EXE         opens by the executable at the absolute path EXE
                           are logged at notice severity, not alerted, and
                           never denied; repeatable, up to 16
+  -r, --remote URL        also send every line to a remote collector as
+                          RFC 5424: udp://IP:PORT or tcp://IP:PORT, IPv6
+                          as tcp://[ADDR]:PORT; repeatable, up to 4
+      --heartbeat SECONDS send a HEARTBEAT line every SECONDS (1 to 86400)
+                          so a collector can notice silence
+  -x, --exec PROGRAM      run PROGRAM (an absolute path) on each alert,
+                          with the alert's fields in TTRAPD_* variables
+      --exec-timeout SECONDS
+                          kill a hook still running after SECONDS (default
+                          30, 1 to 3600)
+      --quiet SECONDS     after an alert, count further events of the same
+                          kind on the same trap for SECONDS and then report
+                          the count in one REPEAT line (default 10, 0 to
+                          3600; 0 alerts on every event)
   -h, --help              print this help and exit
   -V, --version           print the version and exit
 
@@ -82,9 +97,25 @@ pub struct Config<'a> {
     /// `allow_count` entries are set.
     pub allow: [&'a [u8]; MAX_ALLOW],
     pub allow_count: usize,
+    /// Remote collectors; the first `remote_count` entries are set.
+    pub remotes: [Destination; MAX_REMOTES],
+    pub remote_count: usize,
+    /// Seconds between HEARTBEAT lines; 0 for none.
+    pub heartbeat: u32,
+    /// Program to run on each alert.
+    pub exec: Option<&'a [u8]>,
+    /// Seconds a hook may run before it is killed.
+    pub exec_timeout: u32,
+    /// Seconds of the flood-control window; 0 turns it off.
+    pub quiet: u32,
 }
 
 impl<'a> Config<'a> {
+    /// Returns the collectors given with `--remote`.
+    pub fn remotes(&self) -> &[Destination] {
+        &self.remotes[..self.remote_count]
+    }
+
     /// Returns the executables given with `--allow`.
     pub fn allowed(&self) -> &[&'a [u8]] {
         &self.allow[..self.allow_count]
@@ -104,9 +135,18 @@ impl Default for Config<'_> {
             deny: false,
             allow: [b""; MAX_ALLOW],
             allow_count: 0,
+            remotes: [NO_DESTINATION; MAX_REMOTES],
+            remote_count: 0,
+            heartbeat: 0,
+            exec: None,
+            exec_timeout: 30,
+            quiet: 10,
         }
     }
 }
+
+const NO_DESTINATION: Destination =
+    Destination { transport: rfc5424::Transport::Udp, address: [0; 16], is_ipv6: false, port: 0 };
 
 /// A command line that cannot be run; each variant names the fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,6 +173,8 @@ pub enum UsageError<'a> {
     PathsTooLong { max: usize },
     /// More `--allow` options than the table holds.
     TooManyAllowed { max: usize },
+    /// More `--remote` options than the table holds.
+    TooManyRemotes { max: usize },
     /// A relative PATH while the working directory cannot be read.
     RelativeWithoutCwd(&'a [u8]),
     /// Two options that cannot be used together.
@@ -153,6 +195,11 @@ enum Opt {
     NoFanotify,
     Deny,
     Allow,
+    Remote,
+    Heartbeat,
+    Exec,
+    ExecTimeout,
+    Quiet,
 }
 
 struct Spec {
@@ -173,6 +220,11 @@ const SPECS: &[Spec] = &[
     Spec { long: "--no-fanotify", short: None, takes_value: false, opt: Opt::NoFanotify },
     Spec { long: "--deny", short: None, takes_value: false, opt: Opt::Deny },
     Spec { long: "--allow", short: None, takes_value: true, opt: Opt::Allow },
+    Spec { long: "--remote", short: Some(b'r'), takes_value: true, opt: Opt::Remote },
+    Spec { long: "--heartbeat", short: None, takes_value: true, opt: Opt::Heartbeat },
+    Spec { long: "--exec", short: Some(b'x'), takes_value: true, opt: Opt::Exec },
+    Spec { long: "--exec-timeout", short: None, takes_value: true, opt: Opt::ExecTimeout },
+    Spec { long: "--quiet", short: None, takes_value: true, opt: Opt::Quiet },
     Spec { long: "--help", short: Some(b'h'), takes_value: false, opt: Opt::Help },
     Spec { long: "--version", short: Some(b'V'), takes_value: false, opt: Opt::Version },
 ];
@@ -319,6 +371,41 @@ fn apply<'a>(
             config.allow[config.allow_count] = value;
             config.allow_count += 1;
         }
+        Opt::Remote => {
+            let destination = rfc5424::parse_url(value).map_err(|error| {
+                invalid(match error {
+                    UrlError::Scheme => "udp://IP:PORT or tcp://IP:PORT",
+                    UrlError::Address => {
+                        "an IP address, not a host name (there is no resolver): \
+                         udp://192.0.2.1:514 or tcp://[2001:db8::1]:514"
+                    }
+                    UrlError::Port => "a port from 1 to 65535 after the address",
+                })
+            })?;
+            if config.remote_count == MAX_REMOTES {
+                return Err(UsageError::TooManyRemotes { max: MAX_REMOTES });
+            }
+            config.remotes[config.remote_count] = destination;
+            config.remote_count += 1;
+        }
+        Opt::Heartbeat => {
+            config.heartbeat =
+                seconds(value, 1, 86_400).ok_or(invalid("whole seconds from 1 to 86400"))?;
+        }
+        Opt::Exec => {
+            if value.first() != Some(&b'/') || value.len() >= PATH_MAX || value.contains(&0) {
+                return Err(invalid("an absolute path to a program"));
+            }
+            config.exec = Some(value);
+        }
+        Opt::ExecTimeout => {
+            config.exec_timeout =
+                seconds(value, 1, 3600).ok_or(invalid("whole seconds from 1 to 3600"))?;
+        }
+        Opt::Quiet => {
+            config.quiet =
+                seconds(value, 0, 3600).ok_or(invalid("whole seconds from 0 to 3600"))?;
+        }
         Opt::Tag => {
             let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
             if value.is_empty() || value.len() > TAG_MAX || !value.iter().all(allowed) {
@@ -328,6 +415,12 @@ fn apply<'a>(
         }
     }
     Ok(None)
+}
+
+fn seconds(text: &[u8], min: u32, max: u32) -> Option<u32> {
+    crate::buf::parse_u64(text)
+        .filter(|&n| n >= u64::from(min) && n <= u64::from(max))
+        .map(|n| n as u32)
 }
 
 #[cfg(test)]
@@ -463,6 +556,49 @@ mod tests {
         assert!(matches!(run("--allow cat a"), Err(UsageError::InvalidValue { .. })));
         let many = "--allow /x ".repeat(MAX_ALLOW + 1) + "a";
         assert_eq!(run(&many).unwrap_err(), UsageError::TooManyAllowed { max: MAX_ALLOW });
+    }
+
+    #[test]
+    fn remotes_heartbeat_exec_quiet() {
+        let config = config(
+            "-r udp://127.0.0.1:5514 --remote=tcp://[::1]:6514 --heartbeat 30 \
+             -x /usr/local/bin/hook --exec-timeout 5 --quiet 0 a",
+        );
+        assert_eq!(config.remotes().len(), 2);
+        assert_eq!(config.remotes()[0].port, 5514);
+        assert!(config.remotes()[1].is_ipv6);
+        assert_eq!(config.heartbeat, 30);
+        assert_eq!(config.exec, Some(&b"/usr/local/bin/hook"[..]));
+        assert_eq!(config.exec_timeout, 5);
+        assert_eq!(config.quiet, 0);
+        let defaults = super::Config::default();
+        assert_eq!((defaults.heartbeat, defaults.exec_timeout, defaults.quiet), (0, 30, 10));
+    }
+
+    #[test]
+    fn remote_host_name_is_rejected_with_reason() {
+        match run("-r udp://loghost:514 a") {
+            Err(UsageError::InvalidValue { option: "--remote", expected, .. }) => {
+                assert!(expected.contains("not a host name"), "{expected}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let many = "-r udp://127.0.0.1:1 ".repeat(MAX_REMOTES + 1) + "a";
+        assert_eq!(run(&many).unwrap_err(), UsageError::TooManyRemotes { max: MAX_REMOTES });
+    }
+
+    #[test]
+    fn numeric_ranges() {
+        for line in [
+            "--heartbeat 0 a",
+            "--heartbeat 86401 a",
+            "--exec-timeout 0 a",
+            "--quiet 3601 a",
+            "--quiet -1 a",
+            "-x hook a",
+        ] {
+            assert!(matches!(run(line), Err(UsageError::InvalidValue { .. })), "{line}");
+        }
     }
 
     #[test]

@@ -221,7 +221,7 @@ fn handle(
         (FAN_MODIFY, "write"),
     ];
     for (bits, name) in names {
-        if event.mask & bits == 0 {
+        if event.mask & bits == 0 || !table.admit(index, name) {
             continue;
         }
         let kind = if allowed { Kind::Allowed } else { Kind::Alert };

@@ -35,3 +35,13 @@ pub const MAX_ALLOW: usize = 16;
 /// Escaped bytes kept of a command line or an ancestry chain before the cut
 /// marker.
 pub const CMD_FIELD_CAP: usize = 256;
+
+/// Maximum number of `--remote` collectors.
+pub const MAX_REMOTES: usize = 4;
+
+/// Hooks (`--exec`) that may run at once; an alert that finds them all
+/// busy runs none and is counted.
+pub const MAX_HOOKS: usize = 4;
+
+/// Bytes queued per TCP collector while it cannot take them.
+pub const REMOTE_QUEUE_BYTES: usize = 32 * 1024;

@@ -13,8 +13,14 @@ use core::time::Duration;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::hooks::Hooks;
+use crate::remote::Remote;
+use ttrapd::buf::Buf;
+use ttrapd::limits::{LINE_BYTES, MAX_REMOTES};
 use ttrapd::msg::{Kind, Line};
 use ttrapd::path::AbsPath;
+use ttrapd::rfc5424::{self, Destination, Origin};
 
 /// Longest a send to the syslog socket may block before the line goes to
 /// `/dev/kmsg` instead.
@@ -38,7 +44,18 @@ pub struct Logger {
     diverted_lines: u64,
     /// Lines that reached neither the socket nor `/dev/kmsg`.
     lost_lines: u64,
+    /// Kind of the line being built.
+    kind: Kind,
+    remotes: [Option<Remote>; MAX_REMOTES],
+    hostname: Buf<65>,
+    hooks: Option<Hooks>,
+    /// Monotonic milliseconds of the current loop turn.
+    now: u64,
 }
+
+/// Room for one RFC 5424 message: the line, its fields again as
+/// structured data, and the header.
+const REMOTE_MESSAGE_BYTES: usize = 2 * LINE_BYTES + 512;
 
 impl Logger {
     pub fn new(
@@ -65,7 +82,29 @@ impl Logger {
             diverted: false,
             diverted_lines: 0,
             lost_lines: 0,
+            kind: Kind::Start,
+            remotes: [const { None }; MAX_REMOTES],
+            hostname: Buf::new(),
+            hooks: None,
+            now: 0,
         }
+    }
+
+    /// Adds the remote collectors; lines go to them from now on.
+    pub fn set_remotes(&mut self, destinations: &[Destination]) {
+        let name = rustix::system::uname();
+        self.hostname.push_bytes(name.nodename().to_bytes());
+        crate::remote::make_all(destinations, &mut self.remotes);
+    }
+
+    /// Runs `hooks` for every ALERT line from now on.
+    pub fn set_hooks(&mut self, hooks: Hooks) {
+        self.hooks = Some(hooks);
+    }
+
+    /// Sets the time of the current loop turn.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
     }
 
     /// Opens `/dev/kmsg` for the fallback and connects to the syslog socket.
@@ -102,6 +141,7 @@ impl Logger {
     /// [`Logger::send`].
     pub fn begin(&mut self, kind: Kind) -> &mut Line {
         let severity = kind.severity(self.alert_severity);
+        self.kind = kind;
         self.line.begin(self.facility, severity, self.tag, self.pid, kind);
         &mut self.line
     }
@@ -131,6 +171,101 @@ impl Logger {
                 }
                 self.divert_line();
             }
+        }
+        self.send_remote();
+        if self.kind == Kind::Alert {
+            self.run_hook();
+        }
+    }
+
+    /// Sends the current line to every remote collector.
+    fn send_remote(&mut self) {
+        if self.remotes.iter().all(Option::is_none) {
+            return;
+        }
+        let (seconds, nanoseconds) =
+            crate::sys::clock_gettime(linux_raw_sys::general::CLOCK_REALTIME);
+        let time = rfc5424::utc(seconds, nanoseconds);
+        let origin =
+            Origin { hostname: self.hostname.as_bytes(), app_name: b"ttrapd", pid: self.pid };
+        let mut message = Buf::<REMOTE_MESSAGE_BYTES>::new();
+        if !rfc5424::push_message(&mut message, self.line.bytes(), &origin, &time) {
+            return;
+        }
+        for remote in self.remotes.iter_mut().flatten() {
+            remote.send(message.as_bytes(), self.now);
+        }
+    }
+
+    fn run_hook(&mut self) {
+        let Some(hooks) = &mut self.hooks else { return };
+        if let Err((action, errno)) = hooks.start(&self.line, self.now) {
+            let line = self.begin(Kind::Error);
+            line.word("what", "hook-failed");
+            line.word("action", action);
+            line.errno(errno);
+            self.send();
+        }
+    }
+
+    /// The sockets of remote collectors to poll: index, socket, and
+    /// whether to wait for writability.
+    pub fn remote_interest(&self, index: usize) -> Option<(rustix::fd::BorrowedFd<'_>, bool)> {
+        self.remotes[index].as_ref()?.poll_interest()
+    }
+
+    /// Handles poll readiness of remote collector `index`.
+    pub fn remote_ready(&mut self, index: usize, writable: bool, readable_or_error: bool) {
+        let now = self.now;
+        if let Some(remote) = &mut self.remotes[index] {
+            remote.on_ready(writable, readable_or_error, now);
+        }
+    }
+
+    /// When the next timed task of the outputs is due: a reconnection or a
+    /// hook's time limit.
+    pub fn deadline(&self) -> Option<u64> {
+        let remotes = self.remotes.iter().flatten().filter_map(Remote::deadline).min();
+        let hooks = self.hooks.as_ref().and_then(Hooks::deadline);
+        match (remotes, hooks) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs timed tasks that are due: reconnections and hook time limits.
+    /// Reports collectors that came back and what they missed meanwhile.
+    pub fn on_timer(&mut self) {
+        let now = self.now;
+        for remote in self.remotes.iter_mut().flatten() {
+            remote.on_timer(now);
+        }
+        if let Some(hooks) = &mut self.hooks {
+            hooks.kill_overdue(now);
+        }
+        for index in 0..MAX_REMOTES {
+            let Some(remote) = &mut self.remotes[index] else { continue };
+            if !remote.was_down || !remote.is_idle() {
+                continue;
+            }
+            remote.was_down = false;
+            let dropped = core::mem::take(&mut remote.dropped);
+            let mut url = Buf::<64>::new();
+            remote.push_url(&mut url);
+            let line = self.begin(if dropped > 0 { Kind::Lost } else { Kind::Warn });
+            line.word("what", "remote-back");
+            line.text("dest", url.as_bytes());
+            line.num("dropped", dropped);
+            self.send();
+        }
+    }
+
+    /// Collects ended hooks and logs their status.
+    pub fn reap_hooks(&mut self) {
+        let now = self.now;
+        if let Some(mut hooks) = self.hooks.take() {
+            hooks.reap_all(self, now);
+            self.hooks = Some(hooks);
         }
     }
 

@@ -10,9 +10,11 @@
 mod daemon;
 mod fan;
 mod holders;
+mod hooks;
 mod logger;
 mod pidfile;
 mod proc;
+mod remote;
 mod rt;
 mod sys;
 mod traps;
@@ -22,16 +24,17 @@ use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use ttrapd::args::{self, Command, Config, Fanotify, UsageError};
 use ttrapd::buf::Buf;
-use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES};
+use ttrapd::limits::{MAX_REMOTES, MAX_TRAPS, PATH_ARENA_BYTES};
 use ttrapd::msg::Kind;
 use ttrapd::path::AbsPath;
 use ttrapd::report::{self, Failure};
 
 use linux_raw_sys::general::{
-    SIGALRM, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+    SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
 };
 
 use crate::fan::Fan;
+use crate::hooks::Hooks;
 use crate::logger::{Logger, write_stderr_line};
 use crate::pidfile::{Pidfile, PidfileError};
 use crate::sys::SigSet;
@@ -127,6 +130,10 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
         text.push_bytes(b"; lines go to /dev/kmsg until it accepts them\n");
         write_stderr(text.as_bytes());
     }
+    log.set_now(sys::monotonic_ms());
+    if config.remote_count > 0 {
+        log.set_remotes(config.remotes());
+    }
 
     // Signals arrive through a signalfd in the poll loop.
     let handled = SigSet::default()
@@ -136,7 +143,8 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
         .with(SIGTERM)
         .with(SIGUSR1)
         .with(SIGUSR2)
-        .with(SIGALRM);
+        .with(SIGALRM)
+        .with(SIGCHLD);
     let signals =
         match sys::block_signals(handled.with(SIGPIPE)).and_then(|()| sys::signalfd(handled)) {
             Ok(fd) => fd,
@@ -165,6 +173,27 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
         },
         None => None,
     };
+
+    // The hook must be executable now, not at the first alert.
+    if let Some(program) = config.exec {
+        let hooks = Hooks::new(program, config.exec_timeout);
+        if let Err(errno) = hooks.check() {
+            let hint = "give the absolute path of an executable file";
+            let failure = Failure {
+                action: "execute hook",
+                object: program,
+                errno: errno.raw_os_error(),
+                hint,
+            };
+            let status = fail(&mut log, &failure);
+            if let Some((file, slot)) = &pidfile {
+                file.remove(table.extra_cstr(*slot));
+            }
+            return status;
+        }
+        log.set_hooks(hooks);
+    }
+    table.set_quiet(config.quiet);
 
     // fanotify names the culprit; without it, inotify alone watches.
     let mode = match choose_fanotify(config, &mut table, &mut log) {
@@ -227,7 +256,7 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
         pipe.finish();
     }
     let policy = fan::Policy { deny: config.deny, allow: config.allowed(), own_pid: pid };
-    let status = serve(&mut table, &mut log, &signals, &policy);
+    let status = serve(&mut table, &mut log, &signals, &policy, config.heartbeat);
     if let Some((file, slot)) = &pidfile {
         file.remove(table.extra_cstr(*slot));
     }
@@ -236,20 +265,58 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
 
 /// The event loop: waits on inotify and the signalfd and handles what
 /// arrives. Returns the exit status when a stop signal comes.
-fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd, policy: &fan::Policy<'_>) -> i32 {
+fn serve(
+    table: &mut Table,
+    log: &mut Logger,
+    signals: &OwnedFd,
+    policy: &fan::Policy<'_>,
+    heartbeat_seconds: u32,
+) -> i32 {
     let buffer = event_buffer();
     let mut fan_buffer = [0u8; fan::BUFFER_BYTES];
     let mut culprit = proc::Culprit::new();
+    let heartbeat_ms = u64::from(heartbeat_seconds) * 1000;
+    let mut next_heartbeat = if heartbeat_ms > 0 { sys::monotonic_ms() + heartbeat_ms } else { 0 };
     loop {
-        let (events_ready, signal_ready, fan_ready) = {
+        // Sleep until something arrives or the earliest timed task is due:
+        // a heartbeat, a flood window closing, a reconnection, a hook's time
+        // limit. With none of those, poll waits without a timeout.
+        let now = sys::monotonic_ms();
+        let deadlines = [
+            if heartbeat_ms > 0 { Some(next_heartbeat) } else { None },
+            table.window_deadline(),
+            log.deadline(),
+        ];
+        let timeout = deadlines.iter().flatten().min().map(|&due| {
+            let wait = due.saturating_sub(now);
+            rustix::time::Timespec {
+                tv_sec: (wait / 1000) as i64,
+                tv_nsec: ((wait % 1000) * 1_000_000) as i64,
+            }
+        });
+
+        let mut ready = [false; 3];
+        let mut remote_ready = [(false, false); MAX_REMOTES];
+        {
             let mut fds = [
                 PollFd::new(table.inotify(), PollFlags::IN),
                 PollFd::new(signals, PollFlags::IN),
-                // Without fanotify, the signalfd stands in and its readiness
-                // is ignored below.
+                // Without fanotify, the signalfd stands in; its readiness in
+                // this slot is ignored.
                 PollFd::new(table.fan().map_or(signals, Fan::fd), PollFlags::IN),
+                PollFd::new(signals, PollFlags::empty()),
+                PollFd::new(signals, PollFlags::empty()),
+                PollFd::new(signals, PollFlags::empty()),
+                PollFd::new(signals, PollFlags::empty()),
             ];
-            match poll(&mut fds, None) {
+            for index in 0..MAX_REMOTES {
+                if let Some((socket, wants_write)) = log.remote_interest(index) {
+                    let flags =
+                        if wants_write { PollFlags::IN | PollFlags::OUT } else { PollFlags::IN };
+                    fds[3 + index] = PollFd::from_borrowed_fd(socket, flags);
+                }
+            }
+            match poll(&mut fds, timeout.as_ref()) {
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
                 Err(errno) => {
@@ -260,21 +327,47 @@ fn serve(table: &mut Table, log: &mut Logger, signals: &OwnedFd, policy: &fan::P
                     return EXIT_FAILURE;
                 }
             }
-            let fan_ready = table.fan().is_some() && !fds[2].revents().is_empty();
-            (!fds[0].revents().is_empty(), !fds[1].revents().is_empty(), fan_ready)
-        };
+            for (flag, fd) in ready.iter_mut().zip(&fds) {
+                *flag = !fd.revents().is_empty();
+            }
+            ready[2] &= table.fan().is_some();
+            for (index, state) in remote_ready.iter_mut().enumerate() {
+                let events = fds[3 + index].revents();
+                let trouble = PollFlags::IN | PollFlags::ERR | PollFlags::HUP;
+                *state = (events.contains(PollFlags::OUT), events.intersects(trouble));
+            }
+        }
+        let now = sys::monotonic_ms();
+        table.set_now(now);
+        log.set_now(now);
+
         // Permission events first: a process is waiting on each.
-        if fan_ready {
+        if ready[2] {
             fan::read_events(table, log, policy, &mut fan_buffer, &mut culprit);
             table.refresh_touched();
         }
-        if events_ready {
+        if ready[0] {
             read_events(table, log, buffer);
         }
-        if signal_ready {
+        if ready[1] {
             if let Some(status) = read_signals(table, log, signals) {
                 return status;
             }
+        }
+        for (index, &(writable, trouble)) in remote_ready.iter().enumerate() {
+            if writable || trouble {
+                log.remote_ready(index, writable, trouble);
+            }
+        }
+        log.on_timer();
+        table.close_windows(false, log);
+        if heartbeat_ms > 0 && now >= next_heartbeat {
+            let line = log.begin(Kind::Heartbeat);
+            line.num("traps", table.len() as u64);
+            line.num("armed", table.armed() as u64);
+            log.send();
+            // Skip beats missed while stopped rather than sending a burst.
+            next_heartbeat = now + heartbeat_ms;
         }
     }
 }
@@ -320,11 +413,21 @@ fn read_signals(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> Optio
         let name = ttrapd::names::signal_name(info.signo).unwrap_or("unknown");
         match info.signo {
             SIGTERM | SIGINT | SIGQUIT => {
+                // Counts held back by flood control are said before the end.
+                table.close_windows(true, log);
+                let stats = table.stats;
                 let line = log.begin(Kind::Stop);
                 line.word("signal", name);
                 push_sender(line, info.pid, info.uid);
+                line.num("events", stats.events);
+                line.num("alerts", stats.alerts);
+                line.num("repeated", stats.repeated);
                 log.send();
                 return Some(EXIT_OK);
+            }
+            SIGCHLD => {
+                log.reap_hooks();
+                return None;
             }
             SIGHUP => {
                 let reconnect = log.reconnect();

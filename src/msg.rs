@@ -18,6 +18,12 @@ pub enum Kind {
     Alert,
     /// An executable given with `--allow` touched a trap.
     Allowed,
+    /// The count of events that flood control held back on one trap.
+    Repeat,
+    /// The daemon is alive, sent every `--heartbeat` seconds.
+    Heartbeat,
+    /// A hook ended.
+    Hook,
     /// The daemon armed its traps and is running.
     Start,
     /// The daemon is stopping.
@@ -41,6 +47,9 @@ impl Kind {
         match self {
             Kind::Alert => "ALERT",
             Kind::Allowed => "ALLOWED",
+            Kind::Repeat => "REPEAT",
+            Kind::Heartbeat => "HEARTBEAT",
+            Kind::Hook => "HOOK",
             Kind::Start => "START",
             Kind::Stop => "STOP",
             Kind::Rearm => "REARM",
@@ -56,10 +65,11 @@ impl Kind {
     /// the one set by `--severity`.
     pub fn severity(self, alert: u8) -> u8 {
         match self {
-            Kind::Alert => alert,
+            Kind::Alert | Kind::Repeat => alert,
+            Kind::Heartbeat => names::SEVERITY_INFO,
             Kind::Error => names::SEVERITY_ERR,
             Kind::Lost | Kind::Warn | Kind::Disarm => names::SEVERITY_WARNING,
-            Kind::Start | Kind::Stop | Kind::Rearm | Kind::Hup | Kind::Allowed => {
+            Kind::Start | Kind::Stop | Kind::Rearm | Kind::Hup | Kind::Allowed | Kind::Hook => {
                 names::SEVERITY_NOTICE
             }
         }
@@ -251,5 +261,71 @@ mod tests {
             let field = field.trim_end_matches(" cut=fields");
             assert!(field.ends_with("\\...\""), "{field}");
         }
+    }
+}
+
+/// Splits the body of a line built by [`Line`] (after `<PRI>`) into its
+/// kind and fields, calling `field` with each key and its raw value (the
+/// escaping undone). Returns the kind, or `None` for text that [`Line`]
+/// cannot have written.
+pub fn for_each_field<'a>(
+    body: &'a [u8],
+    mut field: impl FnMut(&'a [u8], &[u8], bool),
+) -> Option<&'a [u8]> {
+    // "TAG[PID]: KIND key=value ..."
+    let header_end = body.windows(3).position(|w| w == b"]: ")? + 3;
+    let rest = &body[header_end..];
+    let kind_end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+    let kind = &rest[..kind_end];
+    let mut pos = kind_end;
+    let mut value = crate::buf::Buf::<{ LINE_BYTES }>::new();
+    while pos < rest.len() {
+        if rest[pos] != b' ' {
+            return None;
+        }
+        pos += 1;
+        let eq = rest[pos..].iter().position(|&b| b == b'=')?;
+        let key = &rest[pos..pos + eq];
+        if key.is_empty() || !key.iter().all(|b| b.is_ascii_lowercase() || *b == b'_') {
+            return None;
+        }
+        pos += eq + 1;
+        value.clear();
+        let parsed = crate::escape::parse_value(&rest[pos..], &mut value)?;
+        pos += parsed.consumed;
+        field(key, value.as_bytes(), parsed.cut);
+    }
+    Some(kind)
+}
+
+#[cfg(test)]
+mod field_tests {
+    use super::*;
+
+    #[test]
+    fn fields_round_trip() {
+        let mut line = Line::new();
+        line.begin(10, 1, b"ttrapd", 5, Kind::Alert);
+        line.path("trap", b"/d");
+        line.path("entry", b"a \"b\"\n\xff");
+        line.num("pid", 42);
+        line.finish();
+        let mut seen = Vec::new();
+        let kind = for_each_field(line.body(), |key, value, cut| {
+            seen.push((key.to_vec(), value.to_vec(), cut));
+        });
+        assert_eq!(kind, Some(&b"ALERT"[..]));
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0], (b"trap".to_vec(), b"/d".to_vec(), false));
+        assert_eq!(seen[1], (b"entry".to_vec(), b"a \"b\"\n\xff".to_vec(), false));
+        assert_eq!(seen[2], (b"pid".to_vec(), b"42".to_vec(), false));
+    }
+
+    #[test]
+    fn field_parser_rejects_garbage() {
+        assert!(for_each_field(b"no header", |_, _, _| {}).is_none());
+        assert!(for_each_field(b"t[1]: ALERT key", |_, _, _| {}).is_none());
+        assert!(for_each_field(b"t[1]: ALERT  x=1", |_, _, _| {}).is_none());
+        assert_eq!(for_each_field(b"t[1]: START", |_, _, _| {}), Some(&b"START"[..]));
     }
 }

@@ -94,7 +94,11 @@ impl Culprit {
             Ok(len) => {
                 procfs::parse_stat(&text[..len]).map(|s| s.start_time) == Some(self.start_time)
             }
-            Err(_) => false,
+            // Gone since it was read: no other process holds the pid, so the
+            // record still describes the process behind the event. This
+            // keeps the details for the read that follows an open by a
+            // short-lived process.
+            Err(_) => true,
         }
     }
 

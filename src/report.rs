@@ -117,6 +117,11 @@ pub fn format_usage(out: &mut Bytes, error: &UsageError<'_>) {
             out.push_u64(max as u64);
             out.push_bytes(b" fit");
         }
+        UsageError::TooManyRemotes { max } => {
+            out.push_bytes(b"too many --remote options: at most ");
+            out.push_u64(max as u64);
+            out.push_bytes(b" fit");
+        }
         UsageError::Conflict(first, second) => {
             out.push_bytes(b"options \"");
             out.push_str(first);

@@ -5,8 +5,8 @@ use crate::rt::syscall;
 use core::ffi::CStr;
 
 use linux_raw_sys::general::{
-    __NR_fanotify_init, __NR_fanotify_mark, __NR_fork, __NR_getcwd, __NR_rt_sigprocmask,
-    __NR_signalfd4, O_CLOEXEC, SIG_BLOCK,
+    __NR_clock_gettime, __NR_execve, __NR_fanotify_init, __NR_fanotify_mark, __NR_fork,
+    __NR_getcwd, __NR_rt_sigprocmask, __NR_signalfd4, O_CLOEXEC, SIG_BLOCK,
 };
 use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -108,4 +108,55 @@ pub fn fanotify_mark(
         )
     }?;
     Ok(())
+}
+
+/// Reads clock `clock` (`clock_gettime(2)` as a system call, without the
+/// vDSO) and returns seconds and nanoseconds.
+pub fn clock_gettime(clock: u32) -> (i64, u32) {
+    let mut time = [0i64; 2];
+    // SAFETY: checked: `time` has the layout of `struct timespec` on
+    // x86_64 (two 64-bit words) and lives across the call.
+    let result = unsafe {
+        syscall(__NR_clock_gettime, [clock as usize, time.as_mut_ptr() as usize, 0, 0, 0, 0])
+    };
+    match result {
+        Ok(_) => (time[0], time[1] as u32),
+        Err(_) => (0, 0),
+    }
+}
+
+/// Milliseconds on the monotonic clock.
+pub fn monotonic_ms() -> u64 {
+    let (seconds, nanoseconds) = clock_gettime(linux_raw_sys::general::CLOCK_MONOTONIC);
+    seconds as u64 * 1000 + u64::from(nanoseconds) / 1_000_000
+}
+
+/// Sets the blocked signals to none (`rt_sigprocmask(SIG_SETMASK)`), for a
+/// child about to run another program.
+pub fn unblock_all_signals() {
+    let mask = 0u64;
+    // SAFETY: checked: `mask` lives across the call and is 8 bytes.
+    let _ = unsafe {
+        syscall(
+            __NR_rt_sigprocmask,
+            [linux_raw_sys::general::SIG_SETMASK as usize, &raw const mask as usize, 0, 8, 0, 0],
+        )
+    };
+}
+
+/// Replaces the process image (`execve(2)`); returns only on failure.
+///
+/// # Safety
+///
+/// `argv` and `envp` must be NULL-terminated arrays of pointers to
+/// NUL-terminated strings, all valid until the call.
+pub unsafe fn execve(program: &CStr, argv: *const *const u8, envp: *const *const u8) -> i32 {
+    // SAFETY: the caller's duty for argv and envp; `program` is a C string.
+    let result = unsafe {
+        syscall(__NR_execve, [program.as_ptr() as usize, argv as usize, envp as usize, 0, 0, 0])
+    };
+    match result {
+        Ok(_) => 0,
+        Err(errno) => errno,
+    }
 }

@@ -24,6 +24,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{self, AtFlags, CWD, FileType, Stat};
 use rustix::io::Errno;
 use ttrapd::buf::Buf;
+use ttrapd::flood::{self, Decision, Window};
 use ttrapd::inotify::*;
 use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES};
 use ttrapd::msg::Kind;
@@ -142,6 +143,7 @@ struct Trap {
     /// Had events in the batch being processed.
     touched: bool,
     snapshot: Snapshot,
+    window: Window,
 }
 
 impl Trap {
@@ -155,6 +157,7 @@ impl Trap {
         is_dir: false,
         fan: false,
         touched: false,
+        window: Window::EMPTY,
         snapshot: Snapshot {
             dev: 0,
             ino: 0,
@@ -206,6 +209,21 @@ pub struct Table {
     fan: Option<Fan>,
     /// Whether alerts without fanotify list the processes holding the trap.
     scan_holders: bool,
+    /// Flood-control window in milliseconds; 0 turns it off.
+    quiet_ms: u64,
+    /// Monotonic milliseconds of the current loop turn.
+    now: u64,
+    pub stats: Stats,
+}
+
+/// Event counts over the daemon's life. Every event either raised an alert
+/// or an ALLOWED line, or was counted in a REPEAT line:
+/// `events == alerts + repeated` once the last windows are closed.
+#[derive(Clone, Copy, Default)]
+pub struct Stats {
+    pub events: u64,
+    pub alerts: u64,
+    pub repeated: u64,
 }
 
 impl Table {
@@ -227,6 +245,9 @@ impl Table {
             inotify: None,
             fan: None,
             scan_holders: true,
+            quiet_ms: 0,
+            now: 0,
+            stats: Stats { events: 0, alerts: 0, repeated: 0 },
         }
     }
 
@@ -328,6 +349,60 @@ impl Table {
         Ok(())
     }
 
+    /// Sets the flood-control window.
+    pub fn set_quiet(&mut self, seconds: u32) {
+        self.quiet_ms = u64::from(seconds) * 1000;
+    }
+
+    /// Sets the time of the current loop turn.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = now;
+    }
+
+    /// Counts one event on trap `index` and decides whether it alerts now
+    /// or waits for the trap's REPEAT line.
+    pub fn admit(&mut self, index: usize, event: &str) -> bool {
+        self.stats.events += 1;
+        let quiet_ms = self.quiet_ms;
+        let now = self.now;
+        match self.traps[index].window.on_event(now, quiet_ms, flood::event_index(event)) {
+            Decision::Alert => {
+                self.stats.alerts += 1;
+                true
+            }
+            Decision::Count => false,
+        }
+    }
+
+    /// When the earliest flood-control window closes.
+    pub fn window_deadline(&self) -> Option<u64> {
+        self.traps[..self.count].iter().filter_map(|trap| trap.window.deadline()).min()
+    }
+
+    /// Closes the windows that are due (all of them with `force`) and
+    /// writes a REPEAT line for each that held events back.
+    pub fn close_windows(&mut self, force: bool, log: &mut Logger) {
+        let now = self.now;
+        for index in 0..self.count {
+            let Some(counts) = self.traps[index].window.close(now, force) else { continue };
+            let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+            if total == 0 {
+                continue;
+            }
+            self.stats.repeated += total;
+            let line = log.begin(Kind::Repeat);
+            line.path("trap", self.path(index));
+            line.num("count", total);
+            for (name, &count) in flood::EVENTS.iter().zip(&counts) {
+                if count > 0 {
+                    line.num(name, count.into());
+                }
+            }
+            line.num("window", self.quiet_ms / 1000);
+            log.send();
+        }
+    }
+
     /// Uses `fan` for the traps armed from now on.
     pub fn set_fan(&mut self, fan: Fan) {
         self.fan = Some(fan);
@@ -335,6 +410,11 @@ impl Table {
 
     pub fn fan(&self) -> Option<&Fan> {
         self.fan.as_ref()
+    }
+
+    /// Returns how many traps are armed now.
+    pub fn armed(&self) -> usize {
+        self.traps[..self.count].iter().filter(|t| t.wd != 0).count()
     }
 
     /// Returns how many armed traps fanotify marks.
@@ -505,6 +585,9 @@ impl Table {
 
     fn alert(&mut self, index: usize, event: &str, entry: &[u8], log: &mut Logger) {
         self.traps[index].touched = true;
+        if !self.admit(index, event) {
+            return;
+        }
         let line = log.begin(Kind::Alert);
         line.path("trap", self.path(index));
         line.word("event", event);
@@ -754,6 +837,9 @@ impl Table {
         via: &str,
         log: &mut Logger,
     ) {
+        if !self.admit(index, event) {
+            return;
+        }
         let line = log.begin(Kind::Alert);
         line.path("trap", self.path(index));
         line.word("event", event);

@@ -1,0 +1,256 @@
+//! Hooks: `--exec PROGRAM` runs on each alert, started with `fork` and
+//! `execve` (no shell), stdin on `/dev/null`, the alert's fields in
+//! `TTRAPD_*` environment variables, in a process group of its own so a
+//! hook past its time limit is killed with everything it started.
+//!
+//! At most `MAX_HOOKS` run at once; an alert that finds them all busy runs
+//! none, and the number skipped is reported with the next hook that ends.
+
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fd::OwnedFd;
+use rustix::io::Errno;
+use rustix::process::{Pid, Signal, WaitOptions};
+use ttrapd::buf::Buf;
+use ttrapd::limits::MAX_HOOKS;
+use ttrapd::msg::{self, Kind, Line};
+
+use crate::logger::Logger;
+use crate::sys::{self, Forked};
+
+/// Bytes of environment text for one hook, all variables together.
+const ENV_BYTES: usize = 8192;
+/// Environment variables for one hook, the terminating NULL included.
+const ENV_SLOTS: usize = 48;
+
+/// Search path given to hooks, so a script finds the usual tools.
+const HOOK_PATH: &[u8] = b"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Clone, Copy)]
+struct Running {
+    pid: i32,
+    started: u64,
+    deadline: u64,
+    killed: bool,
+}
+
+pub struct Hooks {
+    program: &'static CStr,
+    timeout_ms: u64,
+    running: [Option<Running>; MAX_HOOKS],
+    /// Alerts that found every hook slot busy since the last report.
+    skipped: u64,
+    env: &'static mut Buf<ENV_BYTES>,
+}
+
+/// The hook's path and environment text, kept out of the stack.
+struct Storage {
+    program: Buf<{ ttrapd::limits::PATH_MAX }>,
+    env: Buf<ENV_BYTES>,
+}
+
+static mut STORAGE: Storage = Storage { program: Buf::new(), env: Buf::new() };
+static STORAGE_TAKEN: AtomicBool = AtomicBool::new(false);
+
+impl Hooks {
+    /// Prepares to run `program`, an absolute path without NUL bytes (the
+    /// command-line parser checks both). Called once.
+    pub fn new(program: &[u8], timeout_seconds: u32) -> Hooks {
+        if STORAGE_TAKEN.swap(true, Ordering::Relaxed) {
+            crate::fatal_bug(b"hook storage taken twice");
+        }
+        // SAFETY: checked: the flag makes this the only reference ever
+        // formed to the static; the process has one thread.
+        let storage = unsafe { &mut *(&raw mut STORAGE) };
+        storage.program.push_bytes(program);
+        storage.program.push(0);
+        let program = CStr::from_bytes_with_nul(storage.program.as_bytes()).unwrap_or(c"/");
+        let env = &mut storage.env;
+        Hooks {
+            program,
+            timeout_ms: u64::from(timeout_seconds) * 1000,
+            running: [None; MAX_HOOKS],
+            skipped: 0,
+            env,
+        }
+    }
+
+    /// Checks at start-up that the program can be executed.
+    pub fn check(&self) -> Result<(), Errno> {
+        rustix::fs::access(self.program, rustix::fs::Access::EXEC_OK)
+    }
+
+    /// When the next running hook reaches its time limit.
+    pub fn deadline(&self) -> Option<u64> {
+        self.running.iter().flatten().filter(|hook| !hook.killed).map(|hook| hook.deadline).min()
+    }
+
+    /// Starts the hook for the alert in `line`. Returns a line to log about
+    /// a failed start, through `log` afterwards.
+    pub fn start(&mut self, line: &Line, now: u64) -> Result<(), (&'static str, i32)> {
+        let Some(slot) = self.running.iter().position(Option::is_none) else {
+            self.skipped += 1;
+            return Ok(());
+        };
+
+        // Environment: TTRAPD_<KEY>=<raw value> for each field, the whole
+        // line, the kind and a search path.
+        let mut offsets = [0usize; ENV_SLOTS];
+        let mut count = 0;
+        let env = &mut *self.env;
+        env.clear();
+        let mut add = |env: &mut Buf<ENV_BYTES>, parts: &[&[u8]]| {
+            if count + 1 >= ENV_SLOTS {
+                return;
+            }
+            let start = env.len();
+            for part in parts {
+                // A NUL would end the variable early; none of the fields
+                // can hold one, but the check costs nothing.
+                for &byte in *part {
+                    env.push(if byte == 0 { b'?' } else { byte });
+                }
+            }
+            env.push(0);
+            if !env.overflowed() {
+                offsets[count] = start;
+                count += 1;
+            }
+        };
+        add(env, &[HOOK_PATH]);
+        add(env, &[b"TTRAPD_LINE=", line.body()]);
+        let mut upper = Buf::<40>::new();
+        let kind = msg::for_each_field(line.body(), |key, value, _| {
+            upper.clear();
+            upper.push_bytes(b"TTRAPD_");
+            for &byte in key {
+                upper.push(byte.to_ascii_uppercase());
+            }
+            upper.push(b'=');
+            add(env, &[upper.as_bytes(), value]);
+        });
+        if let Some(kind) = kind {
+            add(env, &[b"TTRAPD_KIND=", kind]);
+        }
+        let mut envp = [core::ptr::null::<u8>(); ENV_SLOTS];
+        for (pointer, offset) in envp.iter_mut().zip(&offsets[..count]) {
+            *pointer = env.as_bytes()[*offset..].as_ptr();
+        }
+        let argv = [self.program.as_ptr().cast::<u8>(), core::ptr::null()];
+
+        // The child reports a failed execve through this pipe; a successful
+        // one closes it (close-on-exec), which the parent reads as EOF.
+        let (report_read, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|errno| ("create hook pipe", errno.raw_os_error()))?;
+        let child = match sys::fork().map_err(|errno| ("fork hook", errno))? {
+            Forked::Child => run_child(self.program, &argv, &envp, &report_write),
+            Forked::Parent { child } => child,
+        };
+        drop(report_write);
+        // Also set from here: a timeout may come before the child ran.
+        let _ = rustix::process::setpgid(Pid::from_raw(child), Pid::from_raw(child));
+        let mut errno_bytes = [0u8; 4];
+        let got = read_full(&report_read, &mut errno_bytes);
+        if got == 4 {
+            reap(child);
+            return Err(("execute hook", i32::from_ne_bytes(errno_bytes)));
+        }
+        self.running[slot] = Some(Running {
+            pid: child,
+            started: now,
+            deadline: now + self.timeout_ms,
+            killed: false,
+        });
+        Ok(())
+    }
+
+    /// Kills hooks past their time limit, with their process group.
+    pub fn kill_overdue(&mut self, now: u64) {
+        for hook in self.running.iter_mut().flatten() {
+            if !hook.killed && now >= hook.deadline {
+                if let Some(group) = Pid::from_raw(hook.pid) {
+                    let _ = rustix::process::kill_process_group(group, Signal::KILL);
+                }
+                hook.killed = true;
+            }
+        }
+    }
+
+    /// Collects hooks that ended and logs how each did.
+    pub fn reap_all(&mut self, log: &mut Logger, now: u64) {
+        loop {
+            let status = match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) => (pid.as_raw_nonzero().get(), status),
+                _ => return,
+            };
+            let (pid, status) = status;
+            let Some(slot) =
+                self.running.iter().position(|hook| hook.is_some_and(|h| h.pid == pid))
+            else {
+                continue;
+            };
+            let Some(hook) = self.running[slot].take() else { continue };
+            let line = log.begin(Kind::Hook);
+            line.num("pid", pid as u64);
+            if let Some(code) = status.exit_status() {
+                line.num("exit", code as u64);
+            } else if let Some(signal) = status.terminating_signal() {
+                line.word("signal", ttrapd::names::signal_name(signal as u32).unwrap_or("unknown"));
+            }
+            if hook.killed {
+                line.word("reason", "timeout");
+            }
+            line.num("ms", now.saturating_sub(hook.started));
+            if self.skipped > 0 {
+                line.num("skipped", self.skipped);
+                self.skipped = 0;
+            }
+            log.send();
+        }
+    }
+}
+
+/// Runs in the forked child: resets what the daemon changed and executes
+/// the hook; never returns.
+fn run_child(
+    program: &CStr,
+    argv: &[*const u8; 2],
+    envp: &[*const u8; ENV_SLOTS],
+    report: &OwnedFd,
+) -> ! {
+    // The daemon blocks the signals it reads through its signalfd; the
+    // hook must get default behaviour.
+    sys::unblock_all_signals();
+    // A group of its own, so a timeout kills whatever the hook started.
+    let _ = rustix::process::setpgid(None, None);
+    if let Ok(null) =
+        rustix::fs::open(c"/dev/null", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
+    {
+        let _ = rustix::stdio::dup2_stdin(&null);
+    }
+    // SAFETY: checked: argv and envp are NULL-terminated arrays of pointers
+    // into NUL-terminated strings that live until execve replaces us.
+    let errno = unsafe { sys::execve(program, argv.as_ptr(), envp.as_ptr()) };
+    let _ = rustix::io::write(report, &errno.to_ne_bytes());
+    crate::rt::exit(127)
+}
+
+fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
+    let mut got = 0;
+    while got < buffer.len() {
+        match rustix::io::read(fd, &mut buffer[got..]) {
+            Ok(0) => break,
+            Ok(read) => got += read,
+            Err(Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+fn reap(child: i32) {
+    if let Some(pid) = Pid::from_raw(child) {
+        let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
+    }
+}

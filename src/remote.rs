@@ -1,0 +1,327 @@
+//! Remote collectors: RFC 5424 messages over UDP, or over TCP with
+//! octet-counting framing (RFC 6587).
+//!
+//! Nothing here blocks. UDP sends one datagram per message and counts the
+//! ones the kernel refuses. TCP connects in the background, queues frames
+//! in a fixed buffer while the collector is away, reconnects with a backoff
+//! from 1 to 60 seconds, and counts the frames the full queue had to drop;
+//! the count is reported once the collector is back.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::{
+    self, AddressFamily, Ipv4Addr, Ipv6Addr, SendFlags, SocketAddrV4, SocketAddrV6, SocketFlags,
+    SocketType,
+};
+use ttrapd::buf::Bytes;
+use ttrapd::limits::{MAX_REMOTES, REMOTE_QUEUE_BYTES};
+use ttrapd::rfc5424::{Destination, Transport};
+
+const BACKOFF_MIN_MS: u64 = 1000;
+const BACKOFF_MAX_MS: u64 = 60_000;
+
+/// State of a TCP connection.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Down,
+    Connecting,
+    Up,
+}
+
+pub struct Remote {
+    pub destination: Destination,
+    socket: Option<OwnedFd>,
+    link: Link,
+    /// Frames waiting to be written (TCP only), oldest first.
+    queue: &'static mut [u8; REMOTE_QUEUE_BYTES],
+    queued: usize,
+    /// Bytes of the first frame already written on this connection.
+    head_written: usize,
+    retry_at: u64,
+    backoff_ms: u64,
+    /// Messages dropped since the last report.
+    pub dropped: u64,
+    /// Whether the collector has refused or dropped us since the last
+    /// report, so its return is worth a line.
+    pub was_down: bool,
+}
+
+static mut QUEUES: [[u8; REMOTE_QUEUE_BYTES]; MAX_REMOTES] = [[0; REMOTE_QUEUE_BYTES]; MAX_REMOTES];
+static QUEUES_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Creates a `Remote` for each destination, in `out`, using the static
+/// queues. Called once.
+pub fn make_all(destinations: &[Destination], out: &mut [Option<Remote>; MAX_REMOTES]) {
+    if QUEUES_TAKEN.swap(true, Ordering::Relaxed) {
+        crate::fatal_bug(b"remote queues taken twice");
+    }
+    // SAFETY: checked: the flag makes this the only place that forms
+    // references to the static, once; the process has one thread.
+    let queues = unsafe { &mut *(&raw mut QUEUES) };
+    for ((slot, queue), destination) in out.iter_mut().zip(queues.iter_mut()).zip(destinations) {
+        *slot = Some(Remote {
+            destination: *destination,
+            socket: None,
+            link: Link::Down,
+            queue,
+            queued: 0,
+            head_written: 0,
+            retry_at: 0,
+            backoff_ms: BACKOFF_MIN_MS,
+            dropped: 0,
+            was_down: false,
+        });
+    }
+}
+
+impl Remote {
+    pub fn is_tcp(&self) -> bool {
+        self.destination.transport == Transport::Tcp
+    }
+
+    /// Writes the destination as a URL.
+    pub fn push_url(&self, out: &mut Bytes) {
+        let destination = &self.destination;
+        out.push_str(if self.is_tcp() { "tcp://" } else { "udp://" });
+        if destination.is_ipv6 {
+            out.push(b'[');
+            for group in 0..8 {
+                if group > 0 {
+                    out.push(b':');
+                }
+                let value = u16::from_be_bytes([
+                    destination.address[group * 2],
+                    destination.address[group * 2 + 1],
+                ]);
+                push_hex(out, value);
+            }
+            out.push(b']');
+        } else {
+            for (index, byte) in destination.address[..4].iter().enumerate() {
+                if index > 0 {
+                    out.push(b'.');
+                }
+                out.push_u64(u64::from(*byte));
+            }
+        }
+        out.push(b':');
+        out.push_u64(destination.port.into());
+    }
+
+    /// The socket to poll and the events to wait for, if any.
+    pub fn poll_interest(&self) -> Option<(rustix::fd::BorrowedFd<'_>, bool)> {
+        let socket = self.socket.as_ref()?;
+        let wants_write =
+            self.link == Link::Connecting || (self.link == Link::Up && self.queued > 0);
+        // Readable means the collector closed the connection.
+        Some((socket.as_fd(), wants_write))
+    }
+
+    /// When a reconnection is due, if the link is down.
+    pub fn deadline(&self) -> Option<u64> {
+        if self.is_tcp() && self.link == Link::Down { Some(self.retry_at) } else { None }
+    }
+
+    /// Sends or queues one RFC 5424 message.
+    pub fn send(&mut self, message: &[u8], now: u64) {
+        if !self.is_tcp() {
+            self.send_udp(message);
+            return;
+        }
+        let mut frame_header = ttrapd::buf::Buf::<24>::new();
+        frame_header.push_u64(message.len() as u64);
+        frame_header.push(b' ');
+        let needed = frame_header.len() + message.len();
+        if needed > REMOTE_QUEUE_BYTES - self.queued {
+            self.dropped += 1;
+            return;
+        }
+        self.queue[self.queued..self.queued + frame_header.len()]
+            .copy_from_slice(frame_header.as_bytes());
+        self.queued += frame_header.len();
+        self.queue[self.queued..self.queued + message.len()].copy_from_slice(message);
+        self.queued += message.len();
+        if self.link == Link::Down && now >= self.retry_at {
+            self.connect(now);
+        }
+        if self.link == Link::Up {
+            self.flush(now);
+        }
+    }
+
+    fn send_udp(&mut self, message: &[u8]) {
+        if self.socket.is_none() {
+            match open_socket(&self.destination, SocketType::DGRAM) {
+                Ok((socket, _)) => self.socket = Some(socket),
+                Err(_) => {
+                    self.dropped += 1;
+                    self.was_down = true;
+                    return;
+                }
+            }
+        }
+        let Some(socket) = &self.socket else { return };
+        let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
+        if net::send(socket, message, flags).is_err() {
+            // ECONNREFUSED reports an earlier datagram's ICMP error; this
+            // one may not have left either.
+            self.dropped += 1;
+            self.was_down = true;
+        }
+    }
+
+    /// Starts a TCP connection.
+    fn connect(&mut self, now: u64) {
+        match open_socket(&self.destination, SocketType::STREAM) {
+            Ok((socket, connected)) => {
+                self.socket = Some(socket);
+                self.link = if connected { Link::Up } else { Link::Connecting };
+                self.head_written = 0;
+            }
+            Err(_) => self.fail(now),
+        }
+    }
+
+    fn fail(&mut self, now: u64) {
+        self.socket = None;
+        self.link = Link::Down;
+        self.was_down = true;
+        // The collector never saw the end of a partly written frame, so the
+        // whole frame goes again on the next connection.
+        self.head_written = 0;
+        self.retry_at = now + self.backoff_ms;
+        self.backoff_ms = (self.backoff_ms * 2).min(BACKOFF_MAX_MS);
+    }
+
+    /// Handles readiness of the socket from poll.
+    pub fn on_ready(&mut self, writable: bool, readable_or_error: bool, now: u64) {
+        if self.link == Link::Connecting && (writable || readable_or_error) {
+            let Some(socket) = &self.socket else { return };
+            match net::sockopt::socket_error(socket) {
+                Ok(Ok(())) => {
+                    self.link = Link::Up;
+                    self.backoff_ms = BACKOFF_MIN_MS;
+                }
+                _ => {
+                    self.fail(now);
+                    return;
+                }
+            }
+        }
+        if self.link != Link::Up {
+            return;
+        }
+        if readable_or_error {
+            // Collectors do not send; readable means closed or reset, and
+            // anything a collector does send is read and ignored.
+            let Some(socket) = &self.socket else { return };
+            let mut ignored = [0u8; 64];
+            match net::recv(socket, &mut ignored[..], net::RecvFlags::DONTWAIT) {
+                Ok((0, _)) => {
+                    self.fail(now);
+                    return;
+                }
+                Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                Err(_) => {
+                    self.fail(now);
+                    return;
+                }
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Reconnects when the backoff has passed.
+    pub fn on_timer(&mut self, now: u64) {
+        if self.is_tcp() && self.link == Link::Down && now >= self.retry_at && self.queued > 0 {
+            self.connect(now);
+            if self.link == Link::Up {
+                self.flush(now);
+            }
+        }
+    }
+
+    /// Writes queued frames until the socket would block.
+    fn flush(&mut self, now: u64) {
+        while self.queued > 0 && self.link == Link::Up {
+            let Some(socket) = &self.socket else { return };
+            let pending = &self.queue[self.head_written..self.queued];
+            match net::send(socket, pending, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
+                Ok(written) => self.consume(written),
+                Err(Errno::AGAIN) | Err(Errno::INTR) => return,
+                Err(_) => {
+                    self.fail(now);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Accounts for `written` bytes, dropping the frames they completed.
+    fn consume(&mut self, written: usize) {
+        let mut done = self.head_written + written;
+        let mut complete = 0;
+        while let Some(frame_len) = frame_length(&self.queue[complete..self.queued]) {
+            if complete + frame_len > done {
+                break;
+            }
+            complete += frame_len;
+        }
+        self.queue.copy_within(complete..self.queued, 0);
+        self.queued -= complete;
+        done -= complete;
+        self.head_written = done;
+    }
+
+    /// Reports whether nothing is queued (the collector is caught up).
+    pub fn is_idle(&self) -> bool {
+        self.queued == 0 && (!self.is_tcp() || self.link == Link::Up)
+    }
+}
+
+/// Returns the length of the frame at the start of `queue`, header
+/// included.
+fn frame_length(queue: &[u8]) -> Option<usize> {
+    let space = queue.iter().take(12).position(|&b| b == b' ')?;
+    let length = ttrapd::buf::parse_u64(&queue[..space])? as usize;
+    let total = space + 1 + length;
+    if total <= queue.len() { Some(total) } else { None }
+}
+
+fn push_hex(out: &mut Bytes, value: u16) {
+    let mut started = false;
+    for shift in [12, 8, 4, 0] {
+        let digit = ((value >> shift) & 0xf) as u8;
+        if digit != 0 || started || shift == 0 {
+            started = true;
+            out.push(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
+        }
+    }
+}
+
+/// Opens a non-blocking socket connected (or connecting) to `destination`;
+/// returns it and whether the connection is already complete.
+fn open_socket(destination: &Destination, kind: SocketType) -> Result<(OwnedFd, bool), Errno> {
+    let family = if destination.is_ipv6 { AddressFamily::INET6 } else { AddressFamily::INET };
+    let socket =
+        net::socket_with(family, kind, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
+    let result = if destination.is_ipv6 {
+        let address = Ipv6Addr::from(destination.address);
+        net::connect(&socket, &SocketAddrV6::new(address, destination.port, 0, 0))
+    } else {
+        let [a, b, c, d] = [
+            destination.address[0],
+            destination.address[1],
+            destination.address[2],
+            destination.address[3],
+        ];
+        net::connect(&socket, &SocketAddrV4::new(Ipv4Addr::new(a, b, c, d), destination.port))
+    };
+    match result {
+        Ok(()) => Ok((socket, true)),
+        Err(Errno::INPROGRESS) => Ok((socket, false)),
+        Err(error) => Err(error),
+    }
+}
