@@ -192,6 +192,13 @@ fn handle(
     if !culprit.describes(pid) {
         culprit.gather(pid);
     }
+    // ttrapd's own hooks and whatever they start are not intruders.
+    if culprit.descends_from(policy.own_pid) {
+        if permission {
+            let _ = fan.answer(&object, true);
+        }
+        return;
+    }
     let allowed = culprit.exe_is(policy.allow);
     let deny = policy.deny && !allowed && target.is_some();
 

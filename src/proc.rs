@@ -234,6 +234,11 @@ impl Culprit {
         }
     }
 
+    /// Reports whether `pid` is the process or one of its ancestors.
+    pub fn descends_from(&self, pid: u32) -> bool {
+        self.pid == pid || self.ancestors[..self.ancestor_count].contains(&pid)
+    }
+
     /// Reports whether the executable is one of `allowed`.
     pub fn exe_is(&self, allowed: &[&[u8]]) -> bool {
         self.exe_read && allowed.iter().any(|exe| *exe == self.exe.as_bytes())
