@@ -1,14 +1,17 @@
 #!/bin/sh
 # Installs what the tests need when it is missing: busybox (syslogd for the
-# integration tests), python3 (the mmap reader), objcopy/readelf (binutils)
-# and rustfmt. Uses apt-get on Debian-like systems; elsewhere it names the
-# missing programs and fails.
+# integration tests), rsyslog (the remote collector), python3 (the mmap
+# reader and other intruders), readelf (binutils), setpriv and unshare
+# (util-linux), pkill (procps) and rustfmt. Uses apt-get on Debian-like
+# systems; elsewhere it names the missing programs and fails.
 set -eu
 
 missing=""
 command -v busybox >/dev/null 2>&1 || missing="$missing busybox"
+command -v rsyslogd >/dev/null 2>&1 || missing="$missing rsyslog"
+command -v setpriv >/dev/null 2>&1 || missing="$missing util-linux"
 command -v python3 >/dev/null 2>&1 || missing="$missing python3"
-command -v objcopy >/dev/null 2>&1 || missing="$missing binutils"
+command -v readelf >/dev/null 2>&1 || missing="$missing binutils"
 command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
 command -v pkill >/dev/null 2>&1 || missing="$missing procps"
 
