@@ -108,6 +108,12 @@ pub struct Config<'a> {
     pub exec_timeout: u32,
     /// Seconds of the flood-control window; 0 turns it off.
     pub quiet: u32,
+    /// Config file given with `--config`.
+    pub config_file: Option<&'a [u8]>,
+    /// `--check`: validate and print the plan, then exit.
+    pub check: bool,
+    /// `--cmdline`: also read `ttrapd.*` words from `/proc/cmdline`.
+    pub cmdline: bool,
 }
 
 impl<'a> Config<'a> {
@@ -141,6 +147,9 @@ impl Default for Config<'_> {
             exec: None,
             exec_timeout: 30,
             quiet: 10,
+            config_file: None,
+            check: false,
+            cmdline: false,
         }
     }
 }
@@ -177,6 +186,9 @@ pub enum UsageError<'a> {
     TooManyRemotes { max: usize },
     /// A relative PATH while the working directory cannot be read.
     RelativeWithoutCwd(&'a [u8]),
+    /// An option such as `--help` in a config file or on the kernel
+    /// command line.
+    CommandLineOnly(&'static str),
     /// Two options that cannot be used together.
     Conflict(&'static str, &'static str),
 }
@@ -200,6 +212,9 @@ enum Opt {
     Exec,
     ExecTimeout,
     Quiet,
+    Config,
+    Check,
+    Cmdline,
 }
 
 struct Spec {
@@ -225,6 +240,9 @@ const SPECS: &[Spec] = &[
     Spec { long: "--exec", short: Some(b'x'), takes_value: true, opt: Opt::Exec },
     Spec { long: "--exec-timeout", short: None, takes_value: true, opt: Opt::ExecTimeout },
     Spec { long: "--quiet", short: None, takes_value: true, opt: Opt::Quiet },
+    Spec { long: "--config", short: Some(b'c'), takes_value: true, opt: Opt::Config },
+    Spec { long: "--check", short: Some(b'n'), takes_value: false, opt: Opt::Check },
+    Spec { long: "--cmdline", short: None, takes_value: false, opt: Opt::Cmdline },
     Spec { long: "--help", short: Some(b'h'), takes_value: false, opt: Opt::Help },
     Spec { long: "--version", short: Some(b'V'), takes_value: false, opt: Opt::Version },
 ];
@@ -232,26 +250,51 @@ const SPECS: &[Spec] = &[
 /// Longest socket path that fits `sockaddr_un.sun_path` with its NUL.
 const SUN_PATH_MAX: usize = 107;
 
-/// Parses `args` (without the program name). Every trap path is passed to
-/// `on_trap` in command-line order; an error from `on_trap` ends parsing.
-/// `--help` and `--version` return at once, before any later argument is
-/// checked.
-pub fn parse<'a, I, F>(args: I, mut on_trap: F) -> Result<Command<'a>, UsageError<'a>>
+/// Parses `args` (without the program name) into a fresh configuration.
+/// Every trap path is passed to `on_trap` in command-line order; an error
+/// from `on_trap` ends parsing. `--help` and `--version` return at once,
+/// before any later argument is checked.
+pub fn parse<'a, I, F>(args: I, on_trap: F) -> Result<Command<'a>, UsageError<'a>>
 where
     I: IntoIterator<Item = &'a [u8]>,
     F: FnMut(&'a [u8]) -> Result<(), UsageError<'a>>,
 {
     let mut config = Config::default();
+    match parse_onto(&mut config, args, on_trap)? {
+        Parsed::Special(command) => Ok(command),
+        Parsed::Options { traps } => {
+            validate(&config, traps)?;
+            Ok(Command::Run(config))
+        }
+    }
+}
+
+/// What [`parse_onto`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// `--help` or `--version`.
+    Special(Command<'a>),
+    /// Options applied to the configuration, and this many trap paths.
+    Options { traps: usize },
+}
+
+/// Parses `args` on top of `config`, so that they override what a config
+/// file set. Checks that need every source, such as "no trap at all", are
+/// left to [`validate`].
+pub fn parse_onto<'a, I, F>(
+    config: &mut Config<'a>,
+    args: I,
+    mut on_trap: F,
+) -> Result<Parsed<'a>, UsageError<'a>>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+    F: FnMut(&'a [u8]) -> Result<(), UsageError<'a>>,
+{
     let mut traps = 0usize;
     let mut args = args.into_iter();
     let mut only_paths = false;
     let mut trap = |path: &'a [u8], traps: &mut usize| -> Result<(), UsageError<'a>> {
-        if path.is_empty() {
-            return Err(UsageError::EmptyPath);
-        }
-        if path.len() >= PATH_MAX {
-            return Err(UsageError::PathTooLong(path));
-        }
+        check_trap_path(path)?;
         *traps += 1;
         on_trap(path)
     };
@@ -280,8 +323,8 @@ where
             } else {
                 None
             };
-            if let Some(done) = apply(&mut config, spec, value)? {
-                return Ok(done);
+            if let Some(done) = apply(config, spec, value)? {
+                return Ok(Parsed::Special(done));
             }
         } else {
             // A bundle of short options; one that takes a value uses the rest
@@ -303,12 +346,29 @@ where
                 } else {
                     Some(args.next().ok_or(UsageError::MissingValue(spec.long))?)
                 };
-                if let Some(done) = apply(&mut config, spec, value)? {
-                    return Ok(done);
+                if let Some(done) = apply(config, spec, value)? {
+                    return Ok(Parsed::Special(done));
                 }
             }
         }
     }
+    Ok(Parsed::Options { traps })
+}
+
+/// Checks a trap path from any source.
+pub fn check_trap_path(path: &[u8]) -> Result<(), UsageError<'_>> {
+    if path.is_empty() {
+        return Err(UsageError::EmptyPath);
+    }
+    if path.len() >= PATH_MAX || path.contains(&0) {
+        return Err(UsageError::PathTooLong(path));
+    }
+    Ok(())
+}
+
+/// Checks what only the merged configuration shows: at least one trap,
+/// and no options that contradict each other.
+pub fn validate<'a>(config: &Config<'a>, traps: usize) -> Result<(), UsageError<'a>> {
     if traps == 0 {
         return Err(UsageError::NoTrap);
     }
@@ -318,7 +378,30 @@ where
     if config.deny && config.fanotify == Fanotify::Off {
         return Err(UsageError::Conflict("--deny", "--no-fanotify"));
     }
-    Ok(Command::Run(config))
+    Ok(())
+}
+
+/// Applies an option named without its dashes (`pidfile`, `no-perm`), as
+/// a config file or the kernel command line gives it. Options that only
+/// make sense on the command line are rejected.
+pub fn apply_named<'a>(
+    config: &mut Config<'a>,
+    name: &'a [u8],
+    value: Option<&'a [u8]>,
+) -> Result<(), UsageError<'a>> {
+    let spec = SPECS
+        .iter()
+        .find(|spec| &spec.long.as_bytes()[2..] == name)
+        .ok_or(UsageError::UnknownOption(name))?;
+    if matches!(spec.opt, Opt::Help | Opt::Version | Opt::Config | Opt::Check | Opt::Cmdline) {
+        return Err(UsageError::CommandLineOnly(spec.long));
+    }
+    match (spec.takes_value, value) {
+        (true, None) => return Err(UsageError::MissingValue(spec.long)),
+        (false, Some(_)) => return Err(UsageError::UnexpectedValue(spec.long)),
+        _ => {}
+    }
+    apply(config, spec, value).map(|_| ())
 }
 
 /// Stores one option in `config`; returns a command for `--help` and
@@ -406,6 +489,14 @@ fn apply<'a>(
             config.quiet =
                 seconds(value, 0, 3600).ok_or(invalid("whole seconds from 0 to 3600"))?;
         }
+        Opt::Config => {
+            if value.is_empty() || value.len() >= PATH_MAX || value.contains(&0) {
+                return Err(invalid("a file path"));
+            }
+            config.config_file = Some(value);
+        }
+        Opt::Check => config.check = true,
+        Opt::Cmdline => config.cmdline = true,
         Opt::Tag => {
             let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
             if value.is_empty() || value.len() > TAG_MAX || !value.iter().all(allowed) {

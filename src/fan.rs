@@ -26,10 +26,38 @@ pub struct Fan {
 }
 
 /// What to do with an access once its process is known.
-pub struct Policy<'a> {
+pub struct Policy {
+    /// Refuse opens of every trap (`--deny`).
     pub deny: bool,
-    pub allow: &'a [&'a [u8]],
+    /// Executables given with `--allow`, NUL-separated.
+    allow: Buf<{ ALLOW_BYTES }>,
     pub own_pid: u32,
+}
+
+/// Bytes for the `--allow` paths together.
+const ALLOW_BYTES: usize = 4096;
+
+impl Policy {
+    pub fn new(deny: bool, own_pid: u32) -> Policy {
+        Policy { deny, allow: Buf::new(), own_pid }
+    }
+
+    /// Replaces the `--allow` list. Returns `false` if the paths do not fit
+    /// together in 4 KiB.
+    pub fn set_allowed(&mut self, allowed: &[&[u8]]) -> bool {
+        self.allow.clear();
+        for exe in allowed {
+            self.allow.push_bytes(exe);
+            self.allow.push(0);
+        }
+        !self.allow.overflowed()
+    }
+
+    /// Reports whether `exe` is one of the `--allow` executables.
+    pub fn allows(&self, exe: &[u8]) -> bool {
+        let list = self.allow.as_bytes();
+        !list.is_empty() && list[..list.len() - 1].split(|&b| b == 0).any(|known| known == exe)
+    }
 }
 
 /// Bytes read from the fanotify descriptor at once: room for 42 events of
@@ -117,7 +145,7 @@ impl Fan {
 pub fn read_events(
     table: &mut Table,
     log: &mut Logger,
-    policy: &Policy<'_>,
+    policy: &Policy,
     buffer: &mut [u8; BUFFER_BYTES],
     culprit: &mut Culprit,
 ) {
@@ -157,7 +185,7 @@ pub fn read_events(
 fn handle(
     table: &mut Table,
     log: &mut Logger,
-    policy: &Policy<'_>,
+    policy: &Policy,
     event: &Event,
     culprit: &mut Culprit,
 ) {
@@ -199,8 +227,8 @@ fn handle(
         }
         return;
     }
-    let allowed = culprit.exe_is(policy.allow);
-    let deny = policy.deny && !allowed && target.is_some();
+    let allowed = culprit.exe_is(|exe| policy.allows(exe));
+    let deny = !allowed && target.is_some_and(|index| policy.deny || table.denies(index));
 
     // Answer before anything that can block.
     let answered = if permission { fan.answer(&object, !deny) } else { Ok(()) };

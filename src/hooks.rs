@@ -36,12 +36,11 @@ struct Running {
 }
 
 pub struct Hooks {
-    program: &'static CStr,
     timeout_ms: u64,
     running: [Option<Running>; MAX_HOOKS],
     /// Alerts that found every hook slot busy since the last report.
     skipped: u64,
-    env: &'static mut Buf<ENV_BYTES>,
+    storage: &'static mut Storage,
 }
 
 /// The hook's path and environment text, kept out of the stack.
@@ -63,22 +62,28 @@ impl Hooks {
         // SAFETY: checked: the flag makes this the only reference ever
         // formed to the static; the process has one thread.
         let storage = unsafe { &mut *(&raw mut STORAGE) };
-        storage.program.push_bytes(program);
-        storage.program.push(0);
-        let program = CStr::from_bytes_with_nul(storage.program.as_bytes()).unwrap_or(c"/");
-        let env = &mut storage.env;
-        Hooks {
-            program,
-            timeout_ms: u64::from(timeout_seconds) * 1000,
-            running: [None; MAX_HOOKS],
-            skipped: 0,
-            env,
-        }
+        let mut hooks = Hooks { timeout_ms: 0, running: [None; MAX_HOOKS], skipped: 0, storage };
+        hooks.configure(program, timeout_seconds);
+        hooks
+    }
+
+    /// Sets the program and time limit for hooks started from now on;
+    /// running hooks keep theirs.
+    pub fn configure(&mut self, program: &[u8], timeout_seconds: u32) {
+        let stored = &mut self.storage.program;
+        stored.clear();
+        stored.push_bytes(program);
+        stored.push(0);
+        self.timeout_ms = u64::from(timeout_seconds) * 1000;
+    }
+
+    fn program(&self) -> &CStr {
+        CStr::from_bytes_with_nul(self.storage.program.as_bytes()).unwrap_or(c"/")
     }
 
     /// Checks at start-up that the program can be executed.
     pub fn check(&self) -> Result<(), Errno> {
-        rustix::fs::access(self.program, rustix::fs::Access::EXEC_OK)
+        rustix::fs::access(self.program(), rustix::fs::Access::EXEC_OK)
     }
 
     /// When the next running hook reaches its time limit.
@@ -89,6 +94,11 @@ impl Hooks {
     /// Starts the hook for the alert in `line`. Returns a line to log about
     /// a failed start, through `log` afterwards.
     pub fn start(&mut self, line: &Line, now: u64) -> Result<(), (&'static str, i32)> {
+        // A reload that removed --exec leaves the hooks without a program;
+        // running ones are still reaped.
+        if self.storage.program.as_bytes().len() <= 1 {
+            return Ok(());
+        }
         let Some(slot) = self.running.iter().position(Option::is_none) else {
             self.skipped += 1;
             return Ok(());
@@ -98,7 +108,8 @@ impl Hooks {
         // line, the kind and a search path.
         let mut offsets = [0usize; ENV_SLOTS];
         let mut count = 0;
-        let env = &mut *self.env;
+        let program = CStr::from_bytes_with_nul(self.storage.program.as_bytes()).unwrap_or(c"/");
+        let env = &mut self.storage.env;
         env.clear();
         let mut add = |env: &mut Buf<ENV_BYTES>, parts: &[&[u8]]| {
             if count + 1 >= ENV_SLOTS {
@@ -137,14 +148,14 @@ impl Hooks {
         for (pointer, offset) in envp.iter_mut().zip(&offsets[..count]) {
             *pointer = env.as_bytes()[*offset..].as_ptr();
         }
-        let argv = [self.program.as_ptr().cast::<u8>(), core::ptr::null()];
+        let argv = [program.as_ptr().cast::<u8>(), core::ptr::null()];
 
         // The child reports a failed execve through this pipe; a successful
         // one closes it (close-on-exec), which the parent reads as EOF.
         let (report_read, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|errno| ("create hook pipe", errno.raw_os_error()))?;
         let child = match sys::fork().map_err(|errno| ("fork hook", errno))? {
-            Forked::Child => run_child(self.program, &argv, &envp, &report_write),
+            Forked::Child => run_child(program, &argv, &envp, &report_write),
             Forked::Parent { child } => child,
         };
         drop(report_write);

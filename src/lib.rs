@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod buf;
+pub mod config;
 pub mod escape;
 pub mod fanotify;
 pub mod flood;

@@ -34,7 +34,7 @@ pub struct Logger {
     foreground: bool,
     facility: u8,
     alert_severity: u8,
-    tag: &'static [u8],
+    tag: Buf<{ ttrapd::limits::TAG_MAX }>,
     pid: u32,
     line: Line,
     notice: Line,
@@ -46,7 +46,7 @@ pub struct Logger {
     lost_lines: u64,
     /// Kind of the line being built.
     kind: Kind,
-    remotes: [Option<Remote>; MAX_REMOTES],
+    remotes: [Remote; MAX_REMOTES],
     hostname: Buf<65>,
     hooks: Option<Hooks>,
     /// Monotonic milliseconds of the current loop turn.
@@ -63,8 +63,10 @@ impl Logger {
         foreground: bool,
         facility: u8,
         alert_severity: u8,
-        tag: &'static [u8],
+        tag: &[u8],
     ) -> Self {
+        let mut own_tag = Buf::new();
+        own_tag.push_bytes(tag);
         Self {
             socket_path: AbsPath::new(b"", socket_path.as_bytes()).unwrap_or(
                 AbsPath::new(b"", b"/dev/log").unwrap_or_else(|| crate::fatal_bug(b"socket path")),
@@ -75,7 +77,7 @@ impl Logger {
             foreground,
             facility,
             alert_severity,
-            tag,
+            tag: own_tag,
             pid: rustix::process::getpid().as_raw_nonzero().get() as u32,
             line: Line::new(),
             notice: Line::new(),
@@ -83,18 +85,44 @@ impl Logger {
             diverted_lines: 0,
             lost_lines: 0,
             kind: Kind::Start,
-            remotes: [const { None }; MAX_REMOTES],
+            remotes: crate::remote::make_slots(),
             hostname: Buf::new(),
             hooks: None,
             now: 0,
         }
     }
 
-    /// Adds the remote collectors; lines go to them from now on.
+    /// Sets the remote collectors; lines go to them from now on. A
+    /// collector that stays keeps its connection and queue.
     pub fn set_remotes(&mut self, destinations: &[Destination]) {
-        let name = rustix::system::uname();
-        self.hostname.push_bytes(name.nodename().to_bytes());
-        crate::remote::make_all(destinations, &mut self.remotes);
+        if self.hostname.is_empty() {
+            let name = rustix::system::uname();
+            self.hostname.push_bytes(name.nodename().to_bytes());
+        }
+        for (index, remote) in self.remotes.iter_mut().enumerate() {
+            remote.configure(destinations.get(index).copied());
+        }
+    }
+
+    /// Changes the facility, the ALERT severity and the tag of the lines
+    /// that follow.
+    pub fn set_identity(&mut self, facility: u8, alert_severity: u8, tag: &[u8]) {
+        self.facility = facility;
+        self.alert_severity = alert_severity;
+        self.tag.clear();
+        self.tag.push_bytes(tag);
+    }
+
+    /// Reports whether `raw`, made absolute against `cwd`, is the syslog
+    /// socket path in use.
+    pub fn socket_is(&self, cwd: &[u8], raw: &[u8]) -> bool {
+        AbsPath::<108>::new(cwd, raw)
+            .is_some_and(|path| path.as_bytes() == self.socket_path.as_bytes())
+    }
+
+    /// Returns the hooks, for a reload to reconfigure them.
+    pub fn hooks_mut(&mut self) -> &mut Option<Hooks> {
+        &mut self.hooks
     }
 
     /// Runs `hooks` for every ALERT line from now on.
@@ -142,7 +170,7 @@ impl Logger {
     pub fn begin(&mut self, kind: Kind) -> &mut Line {
         let severity = kind.severity(self.alert_severity);
         self.kind = kind;
-        self.line.begin(self.facility, severity, self.tag, self.pid, kind);
+        self.line.begin(self.facility, severity, self.tag.as_bytes(), self.pid, kind);
         &mut self.line
     }
 
@@ -180,7 +208,7 @@ impl Logger {
 
     /// Sends the current line to every remote collector.
     fn send_remote(&mut self) {
-        if self.remotes.iter().all(Option::is_none) {
+        if !self.remotes.iter().any(Remote::is_active) {
             return;
         }
         let (seconds, nanoseconds) =
@@ -192,7 +220,7 @@ impl Logger {
         if !rfc5424::push_message(&mut message, self.line.bytes(), &origin, &time) {
             return;
         }
-        for remote in self.remotes.iter_mut().flatten() {
+        for remote in self.remotes.iter_mut().filter(|remote| remote.is_active()) {
             remote.send(message.as_bytes(), self.now);
         }
     }
@@ -211,13 +239,15 @@ impl Logger {
     /// The sockets of remote collectors to poll: index, socket, and
     /// whether to wait for writability.
     pub fn remote_interest(&self, index: usize) -> Option<(rustix::fd::BorrowedFd<'_>, bool)> {
-        self.remotes[index].as_ref()?.poll_interest()
+        let remote = &self.remotes[index];
+        if remote.is_active() { remote.poll_interest() } else { None }
     }
 
     /// Handles poll readiness of remote collector `index`.
     pub fn remote_ready(&mut self, index: usize, writable: bool, readable_or_error: bool) {
         let now = self.now;
-        if let Some(remote) = &mut self.remotes[index] {
+        let remote = &mut self.remotes[index];
+        if remote.is_active() {
             remote.on_ready(writable, readable_or_error, now);
         }
     }
@@ -225,7 +255,12 @@ impl Logger {
     /// When the next timed task of the outputs is due: a reconnection or a
     /// hook's time limit.
     pub fn deadline(&self) -> Option<u64> {
-        let remotes = self.remotes.iter().flatten().filter_map(Remote::deadline).min();
+        let remotes = self
+            .remotes
+            .iter()
+            .filter(|remote| remote.is_active())
+            .filter_map(Remote::deadline)
+            .min();
         let hooks = self.hooks.as_ref().and_then(Hooks::deadline);
         match (remotes, hooks) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -237,15 +272,15 @@ impl Logger {
     /// Reports collectors that came back and what they missed meanwhile.
     pub fn on_timer(&mut self) {
         let now = self.now;
-        for remote in self.remotes.iter_mut().flatten() {
+        for remote in self.remotes.iter_mut().filter(|remote| remote.is_active()) {
             remote.on_timer(now);
         }
         if let Some(hooks) = &mut self.hooks {
             hooks.kill_overdue(now);
         }
         for index in 0..MAX_REMOTES {
-            let Some(remote) = &mut self.remotes[index] else { continue };
-            if !remote.was_down || !remote.is_idle() {
+            let remote = &mut self.remotes[index];
+            if !remote.is_active() || !remote.was_down || !remote.is_idle() {
                 continue;
             }
             remote.was_down = false;
@@ -286,7 +321,7 @@ impl Logger {
     fn report_diversion(&mut self, error: Errno) {
         let severity = Kind::Warn.severity(self.alert_severity);
         let notice = &mut self.notice;
-        notice.begin(self.facility, severity, self.tag, self.pid, Kind::Warn);
+        notice.begin(self.facility, severity, self.tag.as_bytes(), self.pid, Kind::Warn);
         notice.word("what", "syslog-unavailable");
         notice.path("socket", self.socket_path.as_bytes());
         notice.errno(error.raw_os_error());
@@ -306,7 +341,7 @@ impl Logger {
         let severity = Kind::Lost.severity(self.alert_severity);
         let notice = &mut self.notice;
         let kind = if self.lost_lines > 0 { Kind::Lost } else { Kind::Warn };
-        notice.begin(self.facility, severity, self.tag, self.pid, kind);
+        notice.begin(self.facility, severity, self.tag.as_bytes(), self.pid, kind);
         notice.word("what", "syslog-back");
         notice.num("kmsg_lines", self.diverted_lines);
         notice.num("lost_lines", self.lost_lines);

@@ -7,13 +7,16 @@
 #![no_std]
 #![no_main]
 
+mod check;
 mod daemon;
 mod fan;
 mod holders;
 mod hooks;
+mod load;
 mod logger;
 mod pidfile;
 mod proc;
+mod reload;
 mod remote;
 mod rt;
 mod sys;
@@ -22,9 +25,9 @@ mod traps;
 use rustix::event::{PollFd, PollFlags, poll};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
-use ttrapd::args::{self, Command, Config, Fanotify, UsageError};
+use ttrapd::args::{self, Command, Config, Fanotify, Parsed, UsageError};
 use ttrapd::buf::Buf;
-use ttrapd::limits::{MAX_REMOTES, MAX_TRAPS, PATH_ARENA_BYTES};
+use ttrapd::limits::{MAX_REMOTES, PATH_MAX};
 use ttrapd::msg::Kind;
 use ttrapd::path::AbsPath;
 use ttrapd::report::{self, Failure};
@@ -35,10 +38,11 @@ use linux_raw_sys::general::{
 
 use crate::fan::Fan;
 use crate::hooks::Hooks;
+use crate::load::Texts;
 use crate::logger::{Logger, write_stderr_line};
 use crate::pidfile::{Pidfile, PidfileError};
 use crate::sys::SigSet;
-use crate::traps::{AddError, Table};
+use crate::traps::{ArmError, Table};
 
 /// Exit status of a clean stop.
 const EXIT_OK: i32 = 0;
@@ -60,43 +64,55 @@ pub fn main(args: rt::Args) -> i32 {
     // daemon.
     let _ = sys::block_signals(SigSet::default().with(SIGPIPE));
 
-    let mut table = Table::take();
-    table.load_cwd();
-    let parsed = args::parse(args.options(), |path| {
-        table.add(path).map_err(|error| match error {
-            AddError::TooMany => UsageError::TooManyTraps { max: MAX_TRAPS },
-            AddError::ArenaFull => UsageError::PathsTooLong { max: PATH_ARENA_BYTES },
-            AddError::NoCwd => UsageError::RelativeWithoutCwd(path),
-        })
-    });
-    match parsed {
-        Ok(Command::Help) => write_stdout(args::HELP.as_bytes()),
-        Ok(Command::Version) => {
-            write_stdout(concat!("ttrapd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes())
+    // --help and --version come before anything touches the system.
+    let mut probe = Config::default();
+    match args::parse_onto(&mut probe, args.options(), args::check_trap_path) {
+        Ok(Parsed::Special(Command::Help)) => return write_stdout(args::HELP.as_bytes()),
+        Ok(Parsed::Special(_)) => {
+            return write_stdout(concat!("ttrapd ", env!("CARGO_PKG_VERSION"), "\n").as_bytes());
         }
-        Ok(Command::Run(config)) => run(&config, table),
-        Err(error) => {
-            let mut text = Buf::<1024>::new();
-            report::format_usage(&mut text, &error);
-            write_stderr(text.as_bytes());
-            EXIT_USAGE
-        }
+        Ok(Parsed::Options { .. }) => {}
+        Err(error) => return usage_error(&error),
     }
+
+    start(args, probe.check)
 }
 
-/// Starts the daemon and serves until it stops; returns the exit status.
-fn run(config: &Config<'static>, mut table: Table) -> i32 {
+/// Loads the configuration, then checks it (`--check`) or runs the daemon;
+/// returns the exit status.
+fn start(args: rt::Args, check_only: bool) -> i32 {
+    let Some(mut table) = Table::take() else { fatal_bug(b"no trap table free at start") };
+    table.load_cwd();
+    let texts = Texts::take();
+    let mut status = EXIT_USAGE;
+    let config = load::load(args, &mut *texts, &mut table, &mut |problem| {
+        if matches!(problem, load::Problem::Read { .. } | load::Problem::TooBig { .. }) {
+            status = EXIT_FAILURE;
+        }
+        let mut text = Buf::<1024>::new();
+        load::format_problem(&mut text, problem);
+        write_stderr(text.as_bytes());
+    });
+    let Some(config) = config else {
+        // --check names every problem and exits 1, whatever the kind.
+        return if check_only { EXIT_FAILURE } else { status };
+    };
+    if config.check {
+        return check::run(&config, &mut table);
+    }
+
     // Paths that must survive chdir("/") are made absolute first.
     let Some(socket_path) = AbsPath::<SOCKET_PATH_BYTES>::new(table.cwd(), config.log_socket)
     else {
         return usage_problem(
-            b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute, or relative while the working directory is unknown; give a shorter absolute path\n",
+            b"ttrapd: the --log-socket path is longer than 107 bytes once made absolute, \
+              or relative while the working directory is unknown; give a shorter absolute path\n",
         );
     };
     let pidfile_path = match config.pidfile {
-        Some(raw) => match table.store_extra(raw) {
-            Ok(slot) => Some(slot),
-            Err(_) => {
+        Some(raw) => match AbsPath::<PATH_MAX>::new(table.cwd(), raw) {
+            Some(path) => Some(path),
+            None => {
                 return usage_problem(
                     b"ttrapd: the --pidfile path does not fit once made absolute\n",
                 );
@@ -131,9 +147,7 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
         write_stderr(text.as_bytes());
     }
     log.set_now(sys::monotonic_ms());
-    if config.remote_count > 0 {
-        log.set_remotes(config.remotes());
-    }
+    log.set_remotes(config.remotes());
 
     // Signals arrive through a signalfd in the poll loop.
     let handled = SigSet::default()
@@ -156,17 +170,17 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
             }
         };
 
-    // One instance per pidfile.
+    // One instance per pidfile; dropping it on any return below removes it.
     let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let pidfile = match pidfile_path {
-        Some(slot) => match Pidfile::take(table.extra_cstr(slot), pid) {
-            Ok(file) => Some((file, slot)),
+    let _pidfile = match &pidfile_path {
+        Some(path) => match Pidfile::take(path.as_bytes(), pid) {
+            Ok(file) => Some(file),
             Err(PidfileError::Locked(holder)) => {
-                return fail_locked(&mut log, table.extra(slot), holder);
+                return fail_locked(&mut log, path.as_bytes(), holder);
             }
             Err(PidfileError::Failed(action, errno)) => {
                 let hint = "check that its directory exists and is writable";
-                let object = table.extra(slot);
+                let object = path.as_bytes();
                 let failure = Failure { action, object, errno: errno.raw_os_error(), hint };
                 return fail(&mut log, &failure);
             }
@@ -179,66 +193,27 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
         let hooks = Hooks::new(program, config.exec_timeout);
         if let Err(errno) = hooks.check() {
             let hint = "give the absolute path of an executable file";
-            let failure = Failure {
-                action: "execute hook",
-                object: program,
-                errno: errno.raw_os_error(),
-                hint,
-            };
-            let status = fail(&mut log, &failure);
-            if let Some((file, slot)) = &pidfile {
-                file.remove(table.extra_cstr(*slot));
-            }
-            return status;
+            let errno = errno.raw_os_error();
+            let failure = Failure { action: "execute hook", object: program, errno, hint };
+            return fail(&mut log, &failure);
         }
         log.set_hooks(hooks);
     }
     table.set_quiet(config.quiet);
 
     // fanotify names the culprit; without it, inotify alone watches.
-    let mode = match choose_fanotify(config, &mut table, &mut log) {
+    let mode = match choose_fanotify(&config, &mut table, &mut log) {
         Ok(mode) => mode,
-        Err(failure) => {
-            let status = fail(&mut log, &failure);
-            if let Some((file, slot)) = &pidfile {
-                file.remove(table.extra_cstr(*slot));
-            }
-            return status;
-        }
+        Err(failure) => return fail(&mut log, &failure),
     };
 
     // Arm every trap; any that cannot be armed stops the start.
     if let Err(error) = table.arm_all() {
-        let failure = if error.index == usize::MAX {
-            Failure {
-                action: "create inotify instance",
-                object: b"",
-                errno: error.errno.raw_os_error(),
-                hint: "raise fs.inotify.max_user_instances",
-            }
-        } else {
-            Failure {
-                action: "watch trap",
-                object: table.path(error.index),
-                errno: error.errno.raw_os_error(),
-                hint: arm_hint(error.errno),
-            }
-        };
-        let status = fail(&mut log, &failure);
-        if let Some((file, slot)) = &pidfile {
-            file.remove(table.extra_cstr(*slot));
-        }
-        return status;
+        let failure = arm_failure(&table, &error);
+        return fail(&mut log, &failure);
     }
+    warn_unmarked(&table, &mut log);
 
-    let unmarked = if table.fan().is_some() { table.len() - table.fan_marked() } else { 0 };
-    if unmarked > 0 {
-        let line = log.begin(Kind::Warn);
-        line.word("what", "fanotify-mark-failed");
-        line.num("traps", unmarked as u64);
-        line.word("fallback", "inotify");
-        log.send();
-    }
     let line = log.begin(Kind::Start);
     line.num("traps", table.len() as u64);
     line.word("mode", mode);
@@ -248,6 +223,9 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
     if config.allow_count > 0 {
         line.num("allowed_exes", config.allow_count as u64);
     }
+    if let Some(file) = config.config_file {
+        line.path("config", file);
+    }
     line.word("version", env!("CARGO_PKG_VERSION"));
     line.word("run", if config.foreground { "foreground" } else { "daemon" });
     log.send();
@@ -255,29 +233,97 @@ fn run(config: &Config<'static>, mut table: Table) -> i32 {
     if let Some(pipe) = start_pipe {
         pipe.finish();
     }
-    let policy = fan::Policy { deny: config.deny, allow: config.allowed(), own_pid: pid };
-    let status = serve(&mut table, &mut log, &signals, &policy, config.heartbeat);
-    if let Some((file, slot)) = &pidfile {
-        file.remove(table.extra_cstr(*slot));
+    let mut policy = fan::Policy::new(config.deny, pid);
+    policy.set_allowed(config.allowed());
+    let settings = Settings::of(&config);
+    let pidfile = _pidfile.as_ref().map(Pidfile::path);
+    let mut state = State { table, log, policy, settings, args, texts, pidfile };
+    serve(&mut state, &signals)
+}
+
+/// The settings that outlive the parsed configuration, which borrows the
+/// config text and is rebuilt on each reload.
+#[derive(Clone, Copy)]
+struct Settings {
+    heartbeat: u32,
+    foreground: bool,
+    fanotify: Fanotify,
+}
+
+impl Settings {
+    fn of(config: &Config<'_>) -> Settings {
+        Settings {
+            heartbeat: config.heartbeat,
+            foreground: config.foreground,
+            fanotify: config.fanotify,
+        }
     }
-    status
+}
+
+fn usage_error(error: &UsageError<'_>) -> i32 {
+    let mut text = Buf::<1024>::new();
+    report::format_usage(&mut text, error);
+    write_stderr(text.as_bytes());
+    EXIT_USAGE
+}
+
+/// Everything the event loop changes, and what a reload needs.
+struct State {
+    table: Table,
+    log: Logger,
+    policy: fan::Policy,
+    settings: Settings,
+    args: rt::Args,
+    texts: &'static mut Texts,
+    /// The pidfile's path, to tell a reload that changes it.
+    pidfile: Option<&'static core::ffi::CStr>,
+}
+
+fn arm_failure<'a>(table: &'a Table, error: &ArmError) -> Failure<'a> {
+    if error.index == usize::MAX {
+        Failure {
+            action: "create inotify instance",
+            object: b"",
+            errno: error.errno.raw_os_error(),
+            hint: "raise fs.inotify.max_user_instances",
+        }
+    } else {
+        Failure {
+            action: "watch trap",
+            object: table.path(error.index),
+            errno: error.errno.raw_os_error(),
+            hint: arm_hint(error.errno),
+        }
+    }
+}
+
+/// Says once how many traps fanotify could not mark.
+fn warn_unmarked(table: &Table, log: &mut Logger) {
+    let unmarked = if table.fan().is_some() { table.len() - table.fan_marked() } else { 0 };
+    if unmarked > 0 {
+        let line = log.begin(Kind::Warn);
+        line.word("what", "fanotify-mark-failed");
+        line.num("traps", unmarked as u64);
+        line.word("fallback", "inotify");
+        log.send();
+    }
 }
 
 /// The event loop: waits on inotify and the signalfd and handles what
 /// arrives. Returns the exit status when a stop signal comes.
-fn serve(
-    table: &mut Table,
-    log: &mut Logger,
-    signals: &OwnedFd,
-    policy: &fan::Policy<'_>,
-    heartbeat_seconds: u32,
-) -> i32 {
+fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
     let buffer = event_buffer();
     let mut fan_buffer = [0u8; fan::BUFFER_BYTES];
     let mut culprit = proc::Culprit::new();
-    let heartbeat_ms = u64::from(heartbeat_seconds) * 1000;
-    let mut next_heartbeat = if heartbeat_ms > 0 { sys::monotonic_ms() + heartbeat_ms } else { 0 };
+    let mut next_heartbeat = 0;
     loop {
+        let heartbeat_ms = u64::from(state.settings.heartbeat) * 1000;
+        if heartbeat_ms == 0 {
+            next_heartbeat = 0;
+        } else if next_heartbeat == 0 {
+            next_heartbeat = sys::monotonic_ms() + heartbeat_ms;
+        }
+        let State { table, log, policy, .. } = state;
         // Sleep until something arrives or the earliest timed task is due:
         // a heartbeat, a flood window closing, a reconnection, a hook's time
         // limit. With none of those, poll waits without a timeout.
@@ -349,11 +395,7 @@ fn serve(
         if ready[0] {
             read_events(table, log, buffer);
         }
-        if ready[1] {
-            if let Some(status) = read_signals(table, log, signals) {
-                return status;
-            }
-        }
+        let signal = if ready[1] { read_signal(table, log, signals) } else { Signal::None };
         for (index, &(writable, trouble)) in remote_ready.iter().enumerate() {
             if writable || trouble {
                 log.remote_ready(index, writable, trouble);
@@ -368,6 +410,11 @@ fn serve(
             log.send();
             // Skip beats missed while stopped rather than sending a burst.
             next_heartbeat = now + heartbeat_ms;
+        }
+        match signal {
+            Signal::None => {}
+            Signal::Stop(status) => return status,
+            Signal::Reload => reload::reload(state),
         }
     }
 }
@@ -399,62 +446,65 @@ fn read_events(table: &mut Table, log: &mut Logger, buffer: &mut [u8; EVENT_BUFF
     table.refresh_touched();
 }
 
-/// Handles pending signals; returns the exit status for a stop signal.
-fn read_signals(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> Option<i32> {
+/// What a signal asks the event loop to do.
+enum Signal {
+    None,
+    Stop(i32),
+    Reload,
+}
+
+/// Reads and handles one pending signal.
+fn read_signal(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> Signal {
     let mut record = [0u8; ttrapd::kernel::SIGINFO_LEN];
     loop {
         match rustix::io::read(signals, &mut record) {
-            Ok(len) if len == record.len() => {}
-            Ok(_) | Err(Errno::AGAIN) => return None,
+            Ok(len) if len == record.len() => break,
             Err(Errno::INTR) => continue,
-            Err(_) => return None,
+            _ => return Signal::None,
         }
-        let info = ttrapd::kernel::parse_siginfo(&record);
-        let name = ttrapd::names::signal_name(info.signo).unwrap_or("unknown");
-        match info.signo {
-            SIGTERM | SIGINT | SIGQUIT => {
-                // Counts held back by flood control are said before the end.
-                table.close_windows(true, log);
-                let stats = table.stats;
-                let line = log.begin(Kind::Stop);
-                line.word("signal", name);
-                push_sender(line, info.pid, info.uid);
-                line.num("events", stats.events);
-                line.num("alerts", stats.alerts);
-                line.num("repeated", stats.repeated);
-                log.send();
-                return Some(EXIT_OK);
-            }
-            SIGCHLD => {
-                log.reap_hooks();
-                return None;
-            }
-            SIGHUP => {
-                let reconnect = log.reconnect();
-                let line = log.begin(Kind::Hup);
-                push_sender(line, info.pid, info.uid);
-                match reconnect {
-                    Ok(()) => line.word("syslog", "connected"),
-                    Err(errno) => {
-                        line.word("syslog", "unavailable");
-                        line.errno(errno.raw_os_error());
-                    }
+    }
+    let info = ttrapd::kernel::parse_siginfo(&record);
+    let name = ttrapd::names::signal_name(info.signo).unwrap_or("unknown");
+    match info.signo {
+        SIGTERM | SIGINT | SIGQUIT => {
+            // Counts held back by flood control are said before the end.
+            table.close_windows(true, log);
+            let stats = table.stats;
+            let line = log.begin(Kind::Stop);
+            line.word("signal", name);
+            push_sender(line, info.pid, info.uid);
+            line.num("events", stats.events);
+            line.num("alerts", stats.alerts);
+            line.num("repeated", stats.repeated);
+            log.send();
+            Signal::Stop(EXIT_OK)
+        }
+        SIGCHLD => {
+            log.reap_hooks();
+            Signal::None
+        }
+        SIGHUP => {
+            let reconnect = log.reconnect();
+            let line = log.begin(Kind::Hup);
+            push_sender(line, info.pid, info.uid);
+            match reconnect {
+                Ok(()) => line.word("syslog", "connected"),
+                Err(errno) => {
+                    line.word("syslog", "unavailable");
+                    line.errno(errno.raw_os_error());
                 }
-                line.word("action", "rechecking-all-traps");
-                log.send();
-                table.recheck_all("hup", log);
-                // The signalfd is not marked non-blocking: one read per
-                // poll wake-up is enough.
-                return None;
             }
-            _ => {
-                let line = log.begin(Kind::Warn);
-                line.word("what", "signal-ignored");
-                line.word("signal", name);
-                push_sender(line, info.pid, info.uid);
-                log.send();
-                return None;
-            }
+            line.word("action", "reloading");
+            log.send();
+            Signal::Reload
+        }
+        _ => {
+            let line = log.begin(Kind::Warn);
+            line.word("what", "signal-ignored");
+            line.word("signal", name);
+            push_sender(line, info.pid, info.uid);
+            log.send();
+            Signal::None
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the lock taken and fails without touching the file.
 
 use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fd::OwnedFd;
 use rustix::fs::{self, AtFlags, CWD, FlockOperation, Mode, OFlags};
@@ -13,7 +14,12 @@ use rustix::io::Errno;
 
 pub struct Pidfile {
     file: OwnedFd,
+    path: &'static CStr,
 }
+
+/// The pidfile's absolute path, kept for its removal at the end.
+static mut PATH: ttrapd::buf::Buf<{ ttrapd::limits::PATH_MAX }> = ttrapd::buf::Buf::new();
+static PATH_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Why the pidfile could not be taken.
 pub enum PidfileError {
@@ -24,8 +30,20 @@ pub enum PidfileError {
 }
 
 impl Pidfile {
-    /// Opens and locks the pidfile, then writes `pid` into it.
-    pub fn take(path: &CStr, pid: u32) -> Result<Pidfile, PidfileError> {
+    /// Opens and locks the pidfile at the absolute `path`, then writes `pid`
+    /// into it. The file is removed when the returned value is dropped.
+    /// Called once.
+    pub fn take(path: &[u8], pid: u32) -> Result<Pidfile, PidfileError> {
+        if PATH_TAKEN.swap(true, Ordering::Relaxed) {
+            crate::fatal_bug(b"pidfile taken twice");
+        }
+        // SAFETY: checked: the flag makes this the only reference ever
+        // formed to the static; the process has one thread.
+        let stored = unsafe { &mut *(&raw mut PATH) };
+        stored.push_bytes(path);
+        stored.push(0);
+        let path = CStr::from_bytes_with_nul(stored.as_bytes())
+            .map_err(|_| PidfileError::Failed("store pidfile path", Errno::NAMETOOLONG))?;
         // A daemon that is stopping unlinks its file while still holding the
         // lock; a file locked after that is no longer at the path, so the
         // lock is checked against the path and taken again if they differ.
@@ -45,14 +63,21 @@ impl Pidfile {
                 _ => continue,
             }
             write_pid(&file, pid).map_err(|errno| PidfileError::Failed("write pidfile", errno))?;
-            return Ok(Pidfile { file });
+            return Ok(Pidfile { file, path });
         }
         Err(PidfileError::Failed("lock pidfile", Errno::AGAIN))
     }
 
-    /// Removes the file at `path` on a clean stop, if it is still ours; the
-    /// lock goes with the descriptor when the process exits.
-    pub fn remove(&self, path: &CStr) {
+    pub fn path(&self) -> &'static CStr {
+        self.path
+    }
+}
+
+impl Drop for Pidfile {
+    /// Removes the file, if it is still ours, on a clean stop or a failed
+    /// start; the lock goes with the descriptor.
+    fn drop(&mut self) {
+        let path = self.path;
         let held = fs::fstat(&self.file);
         let now = fs::statat(CWD, path, AtFlags::SYMLINK_NOFOLLOW);
         if let (Ok(held), Ok(now)) = (held, now) {

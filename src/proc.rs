@@ -239,9 +239,9 @@ impl Culprit {
         self.pid == pid || self.ancestors[..self.ancestor_count].contains(&pid)
     }
 
-    /// Reports whether the executable is one of `allowed`.
-    pub fn exe_is(&self, allowed: &[&[u8]]) -> bool {
-        self.exe_read && allowed.iter().any(|exe| *exe == self.exe.as_bytes())
+    /// Reports whether the executable was read and `allowed` accepts it.
+    pub fn exe_is(&self, allowed: impl Fn(&[u8]) -> bool) -> bool {
+        self.exe_read && allowed(self.exe.as_bytes())
     }
 
     /// Adds the process fields to an alert line, in the documented order.

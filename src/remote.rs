@@ -32,6 +32,8 @@ enum Link {
 
 pub struct Remote {
     pub destination: Destination,
+    /// Whether this slot has a collector at all.
+    active: bool,
     socket: Option<OwnedFd>,
     link: Link,
     /// Frames waiting to be written (TCP only), oldest first.
@@ -51,32 +53,57 @@ pub struct Remote {
 static mut QUEUES: [[u8; REMOTE_QUEUE_BYTES]; MAX_REMOTES] = [[0; REMOTE_QUEUE_BYTES]; MAX_REMOTES];
 static QUEUES_TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// Creates a `Remote` for each destination, in `out`, using the static
-/// queues. Called once.
-pub fn make_all(destinations: &[Destination], out: &mut [Option<Remote>; MAX_REMOTES]) {
+/// Creates the collector slots, each with its static queue and no
+/// collector yet. Called once.
+pub fn make_slots() -> [Remote; MAX_REMOTES] {
     if QUEUES_TAKEN.swap(true, Ordering::Relaxed) {
         crate::fatal_bug(b"remote queues taken twice");
     }
     // SAFETY: checked: the flag makes this the only place that forms
     // references to the static, once; the process has one thread.
     let queues = unsafe { &mut *(&raw mut QUEUES) };
-    for ((slot, queue), destination) in out.iter_mut().zip(queues.iter_mut()).zip(destinations) {
-        *slot = Some(Remote {
-            destination: *destination,
-            socket: None,
-            link: Link::Down,
-            queue,
-            queued: 0,
-            head_written: 0,
-            retry_at: 0,
-            backoff_ms: BACKOFF_MIN_MS,
-            dropped: 0,
-            was_down: false,
-        });
-    }
+    let [a, b, c, d] = queues.each_mut();
+    [a, b, c, d].map(|queue| Remote {
+        destination: UNUSED,
+        active: false,
+        socket: None,
+        link: Link::Down,
+        queue,
+        queued: 0,
+        head_written: 0,
+        retry_at: 0,
+        backoff_ms: BACKOFF_MIN_MS,
+        dropped: 0,
+        was_down: false,
+    })
 }
 
+const UNUSED: Destination =
+    Destination { transport: Transport::Udp, address: [0; 16], is_ipv6: false, port: 0 };
+
 impl Remote {
+    /// Points this slot at `destination`, or empties it with `None`. The
+    /// same destination keeps its connection and queue.
+    pub fn configure(&mut self, destination: Option<Destination>) {
+        if self.active && Some(self.destination) == destination {
+            return;
+        }
+        self.socket = None;
+        self.link = Link::Down;
+        self.queued = 0;
+        self.head_written = 0;
+        self.retry_at = 0;
+        self.backoff_ms = BACKOFF_MIN_MS;
+        self.dropped = 0;
+        self.was_down = false;
+        self.active = destination.is_some();
+        self.destination = destination.unwrap_or(UNUSED);
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
     pub fn is_tcp(&self) -> bool {
         self.destination.transport == Transport::Tcp
     }

@@ -122,6 +122,11 @@ pub fn format_usage(out: &mut Bytes, error: &UsageError<'_>) {
             out.push_u64(max as u64);
             out.push_bytes(b" fit");
         }
+        UsageError::CommandLineOnly(option) => {
+            out.push_bytes(b"option \"");
+            out.push_str(option);
+            out.push_bytes(b"\" works on the command line only");
+        }
         UsageError::Conflict(first, second) => {
             out.push_bytes(b"options \"");
             out.push_str(first);
@@ -131,6 +136,47 @@ pub fn format_usage(out: &mut Bytes, error: &UsageError<'_>) {
         }
     }
     out.push_bytes(b"\nTry 'ttrapd --help' for more information.\n");
+}
+
+/// Formats a problem on line `error.line` of `source` (a config file, or
+/// the kernel command line, where it counts words) as one stderr line.
+pub fn format_line_error(out: &mut Bytes, source: &[u8], error: &crate::config::LineError<'_>) {
+    use crate::config::Problem;
+    out.push_bytes(b"ttrapd: ");
+    out.push_bytes(source);
+    out.push(b':');
+    out.push_u64(error.line as u64);
+    out.push_bytes(b": ");
+    match error.problem {
+        Problem::Usage(usage) => {
+            // The usage text ends in a pointer to --help, which a config
+            // file problem does not need.
+            let mut text = crate::buf::Buf::<1024>::new();
+            format_usage(&mut text, &usage);
+            let bytes = text.as_bytes();
+            let body = bytes.strip_prefix(b"ttrapd: ").unwrap_or(bytes);
+            let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+            out.push_bytes(&body[..end]);
+        }
+        Problem::UnknownDirective(word) => {
+            out.push_bytes(b"unknown directive ");
+            escape::push_quoted(out, word, VALUE_CAP);
+            out.push_bytes(b"; use an option name without dashes, or trap PATH");
+        }
+        Problem::UnclosedQuote => out.push_bytes(b"a double quote is not closed"),
+        Problem::MissingPath => out.push_bytes(b"trap needs a PATH"),
+        Problem::BadTrapSetting(word) => {
+            out.push_bytes(b"invalid trap setting ");
+            escape::push_quoted(out, word, VALUE_CAP);
+            out.push_bytes(b": expected deny, quiet=SECONDS (0 to 3600) or events=NAME,...");
+        }
+        Problem::ExtraWord(word) => {
+            out.push_bytes(b"unexpected word ");
+            escape::push_quoted(out, word, VALUE_CAP);
+            out.push_bytes(b"; quote a value that contains spaces");
+        }
+    }
+    out.push(b'\n');
 }
 
 #[cfg(test)]
@@ -192,5 +238,22 @@ mod tests {
             .contains("invalid value \"no\\x0ape\" for \"--facility\": expected a facility")
         );
         assert!(usage(UsageError::TooManyTraps { max: 1024 }).contains("at most 1024"));
+    }
+
+    #[test]
+    fn line_errors_name_file_and_line() {
+        use crate::config::{LineError, Problem};
+        let mut out = Buf::<1024>::new();
+        let error = LineError { line: 7, problem: Problem::UnknownDirective(b"trapp") };
+        format_line_error(&mut out, b"/etc/ttrapd.conf", &error);
+        assert_eq!(
+            std::str::from_utf8(out.as_bytes()).unwrap(),
+            "ttrapd: /etc/ttrapd.conf:7: unknown directive \"trapp\"; use an option name \
+             without dashes, or trap PATH\n"
+        );
+        out.clear();
+        let usage = Problem::Usage(UsageError::MissingValue("--pidfile"));
+        format_line_error(&mut out, b"f", &LineError { line: 2, problem: usage });
+        assert_eq!(out.as_bytes(), b"ttrapd: f:2: option \"--pidfile\" needs a value\n");
     }
 }

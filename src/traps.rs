@@ -24,6 +24,7 @@ use rustix::fd::OwnedFd;
 use rustix::fs::{self, AtFlags, CWD, FileType, Stat};
 use rustix::io::Errno;
 use ttrapd::buf::Buf;
+use ttrapd::config::TrapSettings;
 use ttrapd::flood::{self, Decision, Window};
 use ttrapd::inotify::*;
 use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES};
@@ -144,6 +145,7 @@ struct Trap {
     touched: bool,
     snapshot: Snapshot,
     window: Window,
+    settings: TrapSettings,
 }
 
 impl Trap {
@@ -158,6 +160,7 @@ impl Trap {
         fan: false,
         touched: false,
         window: Window::EMPTY,
+        settings: TrapSettings { deny: false, quiet: None, events: 0 },
         snapshot: Snapshot {
             dev: 0,
             ino: 0,
@@ -187,18 +190,15 @@ pub enum AddError {
     NoCwd,
 }
 
-/// Where [`Table::store_extra`] put a path in the arena.
-#[derive(Clone, Copy)]
-pub struct PathSlot {
-    start: usize,
-    len: usize,
-}
-
-static mut ARENA: [u8; PATH_ARENA_BYTES] = [0; PATH_ARENA_BYTES];
-static mut TRAPS: [Trap; MAX_TRAPS] = [Trap::EMPTY; MAX_TRAPS];
-static TAKEN: AtomicBool = AtomicBool::new(false);
+/// Storage for two tables: the one in use and, during a reload, the one
+/// being built. Untouched pages of these statics cost no memory.
+static mut ARENAS: [[u8; PATH_ARENA_BYTES]; 2] = [[0; PATH_ARENA_BYTES]; 2];
+static mut TRAPS: [[Trap; MAX_TRAPS]; 2] = [[Trap::EMPTY; MAX_TRAPS]; 2];
+static TAKEN: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
 
 pub struct Table {
+    /// Which static storage slot this table uses.
+    slot: usize,
     arena: &'static mut [u8; PATH_ARENA_BYTES],
     arena_len: usize,
     /// Length of the working directory stored at the start of the arena.
@@ -226,17 +226,26 @@ pub struct Stats {
     pub repeated: u64,
 }
 
+impl Drop for Table {
+    fn drop(&mut self) {
+        // The references into the slot die with `self`; the slot is free.
+        TAKEN[self.slot].store(false, Ordering::Relaxed);
+    }
+}
+
 impl Table {
-    /// Takes the static storage. Called once; a second call would alias it.
-    pub fn take() -> Table {
-        if TAKEN.swap(true, Ordering::Relaxed) {
-            crate::fatal_bug(b"trap table taken twice");
-        }
-        // SAFETY: checked: `TAKEN` makes this the only place that ever forms
-        // references to the two statics, and it runs once; the process has
-        // one thread.
-        let (arena, traps) = unsafe { (&mut *(&raw mut ARENA), &mut *(&raw mut TRAPS)) };
-        Table {
+    /// Takes one of the two static storage slots, or returns `None` when
+    /// both are in use.
+    pub fn take() -> Option<Table> {
+        let slot = (0..2).find(|&slot| !TAKEN[slot].swap(true, Ordering::Relaxed))?;
+        // SAFETY: checked: `TAKEN[slot]` was false, so no live `Table` holds
+        // references into this slot, and it stays true until the `Table`
+        // made here is dropped; the process has one thread. `addr_of_mut!`
+        // on the element avoids a reference to the whole array.
+        let (arena, traps) =
+            unsafe { (&mut *(&raw mut ARENAS[slot]), &mut *(&raw mut TRAPS[slot])) };
+        Some(Table {
+            slot,
             arena,
             arena_len: 0,
             cwd_len: 0,
@@ -248,7 +257,7 @@ impl Table {
             quiet_ms: 0,
             now: 0,
             stats: Stats { events: 0, alerts: 0, repeated: 0 },
-        }
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -261,7 +270,7 @@ impl Table {
         &self.arena[trap.start as usize..trap.start as usize + trap.len as usize]
     }
 
-    fn path_cstr(&self, index: usize) -> &CStr {
+    pub fn path_cstr(&self, index: usize) -> &CStr {
         let trap = &self.traps[index];
         let start = trap.start as usize;
         let bytes = &self.arena[start..start + trap.len as usize + 1];
@@ -289,22 +298,6 @@ impl Table {
         &self.arena[..self.cwd_len]
     }
 
-    /// Stores a path other than a trap (the pidfile) in absolute form.
-    pub fn store_extra(&mut self, raw: &[u8]) -> Result<PathSlot, AddError> {
-        self.store_path(raw).map(|(start, len)| PathSlot { start, len })
-    }
-
-    /// Returns a path stored with [`Table::store_extra`], without its NUL.
-    pub fn extra(&self, slot: PathSlot) -> &[u8] {
-        &self.arena[slot.start..slot.start + slot.len]
-    }
-
-    /// Returns a path stored with [`Table::store_extra`] as a C string.
-    pub fn extra_cstr(&self, slot: PathSlot) -> &CStr {
-        CStr::from_bytes_with_nul(&self.arena[slot.start..slot.start + slot.len + 1])
-            .unwrap_or(c"/")
-    }
-
     /// Stores `raw` in the arena as an absolute, NUL-terminated path and
     /// returns its offset and length.
     fn store_path(&mut self, raw: &[u8]) -> Result<(usize, usize), AddError> {
@@ -330,7 +323,7 @@ impl Table {
 
     /// Adds a trap for `raw`, made absolute against the working directory.
     /// A path already in the table is added once.
-    pub fn add(&mut self, raw: &[u8]) -> Result<(), AddError> {
+    pub fn add(&mut self, raw: &[u8], settings: TrapSettings) -> Result<(), AddError> {
         let saved_len = self.arena_len;
         let (start, len) = self.store_path(raw)?;
         let new_path = &self.arena[start..start + len];
@@ -343,8 +336,13 @@ impl Table {
             return Err(AddError::TooMany);
         }
         let base = path::base_start(new_path);
-        self.traps[self.count] =
-            Trap { start: start as u32, len: len as u16, base: base as u16, ..Trap::EMPTY };
+        self.traps[self.count] = Trap {
+            start: start as u32,
+            len: len as u16,
+            base: base as u16,
+            settings,
+            ..Trap::EMPTY
+        };
         self.count += 1;
         Ok(())
     }
@@ -362,10 +360,16 @@ impl Table {
     /// Counts one event on trap `index` and decides whether it alerts now
     /// or waits for the trap's REPEAT line.
     pub fn admit(&mut self, index: usize, event: &str) -> bool {
+        let kind = flood::event_index(event);
+        let settings = self.traps[index].settings;
+        // A trap limited to some events ignores the others altogether.
+        if settings.events != 0 && settings.events & (1 << kind) == 0 {
+            return false;
+        }
         self.stats.events += 1;
-        let quiet_ms = self.quiet_ms;
+        let quiet_ms = settings.quiet.map_or(self.quiet_ms, |seconds| u64::from(seconds) * 1000);
         let now = self.now;
-        match self.traps[index].window.on_event(now, quiet_ms, flood::event_index(event)) {
+        match self.traps[index].window.on_event(now, quiet_ms, kind) {
             Decision::Alert => {
                 self.stats.alerts += 1;
                 true
@@ -420,6 +424,37 @@ impl Table {
     /// Returns how many armed traps fanotify marks.
     pub fn fan_marked(&self) -> usize {
         self.traps[..self.count].iter().filter(|t| t.wd != 0 && t.fan).count()
+    }
+
+    /// Reports whether opens of trap `index` are refused by its own
+    /// setting.
+    pub fn denies(&self, index: usize) -> bool {
+        self.traps[index].settings.deny
+    }
+
+    /// Reports whether any trap refuses opens by its own setting.
+    pub fn any_denies(&self) -> bool {
+        self.traps[..self.count].iter().any(|trap| trap.settings.deny)
+    }
+
+    /// Reports whether the table has a trap at `path`.
+    pub fn contains(&self, path: &[u8]) -> bool {
+        (0..self.count).any(|index| self.path(index) == path)
+    }
+
+    /// Copies the working directory from `other`, for a table built on
+    /// reload after the daemon moved to `/`.
+    pub fn copy_cwd(&mut self, other: &Table) {
+        let len = other.cwd_len;
+        self.arena[..len].copy_from_slice(&other.arena[..len]);
+        self.cwd_len = len;
+        self.arena_len = if len > 0 { len + 1 } else { 0 };
+    }
+
+    /// Reports the inode, type, owner and mode of trap `index` as `stat`
+    /// sees it now, for `--check`.
+    pub fn stat(&self, index: usize) -> Result<Stat, Errno> {
+        fs::statat(CWD, self.path_cstr(index), AtFlags::empty())
     }
 
     pub fn is_dir(&self, index: usize) -> bool {

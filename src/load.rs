@@ -1,0 +1,222 @@
+//! Building a configuration and a trap table from every source: the config
+//! file, the kernel command line and the process arguments, in that order,
+//! so that each overrides the one before. The same code runs at start-up,
+//! for `--check` and on SIGHUP.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use ttrapd::args::{self, Config, Fanotify, Parsed, UsageError};
+use ttrapd::buf::{Buf, Bytes};
+use ttrapd::config::{self, LineError, TrapSettings};
+use ttrapd::limits::{MAX_TRAPS, PATH_ARENA_BYTES, PATH_MAX};
+
+use crate::rt::Args;
+use crate::traps::{AddError, Table};
+
+/// Largest config file.
+pub const CONFIG_BYTES: usize = 64 * 1024;
+/// Largest kernel command line read (the kernel's own limit is smaller).
+const CMDLINE_BYTES: usize = 4096;
+
+/// Text that a configuration borrows its values from while it is built.
+pub struct Texts {
+    file: Buf<CONFIG_BYTES>,
+    cmdline: Buf<CMDLINE_BYTES>,
+    /// Absolute path of the config file, kept for reloads after `chdir`.
+    path: Buf<PATH_MAX>,
+}
+
+static mut TEXTS: Texts = Texts { file: Buf::new(), cmdline: Buf::new(), path: Buf::new() };
+static TEXTS_TAKEN: AtomicBool = AtomicBool::new(false);
+
+impl Texts {
+    /// Takes the static storage. Called once.
+    pub fn take() -> &'static mut Texts {
+        if TEXTS_TAKEN.swap(true, Ordering::Relaxed) {
+            crate::fatal_bug(b"config texts taken twice");
+        }
+        // SAFETY: checked: the flag makes this the only reference ever
+        // formed to the static; the process has one thread.
+        unsafe { &mut *(&raw mut TEXTS) }
+    }
+
+    /// The config file's absolute path, once known.
+    pub fn config_path(&self) -> &[u8] {
+        let bytes = self.path.as_bytes();
+        bytes.strip_suffix(b"\0").unwrap_or(bytes)
+    }
+}
+
+/// Something wrong with the configuration, named for the person who wrote
+/// it.
+pub enum Problem<'a> {
+    /// A command-line problem, or one that no single line shows.
+    Usage(UsageError<'a>),
+    /// A file that could not be read.
+    Read { path: &'a [u8], errno: i32 },
+    /// A line of the config file, or a word of the kernel command line.
+    Line { source: &'a [u8], error: LineError<'a> },
+    /// A file bigger than the buffer.
+    TooBig { path: &'a [u8], max: usize },
+}
+
+/// Formats `problem` as one stderr line, newline included.
+pub fn format_problem(out: &mut Bytes, problem: &Problem<'_>) {
+    match problem {
+        Problem::Usage(error) => ttrapd::report::format_usage(out, error),
+        Problem::Read { path, errno } => {
+            let failure = ttrapd::report::Failure {
+                action: "read config",
+                object: path,
+                errno: *errno,
+                hint: "check the path given with --config",
+            };
+            ttrapd::report::format_failure(out, &failure);
+        }
+        Problem::Line { source, error } => ttrapd::report::format_line_error(out, source, error),
+        Problem::TooBig { path, max } => {
+            out.push_bytes(b"ttrapd: config file ");
+            ttrapd::escape::push_quoted(out, path, 300);
+            out.push_bytes(b" is larger than ");
+            out.push_u64(*max as u64);
+            out.push_bytes(b" bytes\n");
+        }
+    }
+}
+
+/// Reads `path` into `out`; fails when the file does not fit.
+fn read_file(path: &core::ffi::CStr, out: &mut Bytes) -> Result<(), Option<Errno>> {
+    out.clear();
+    let file =
+        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
+            .map_err(Some)?;
+    let mut chunk = [0u8; 1024];
+    loop {
+        match rustix::io::read(&file, &mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(len) => {
+                out.push_bytes(&chunk[..len]);
+                if out.overflowed() {
+                    return Err(None);
+                }
+            }
+            Err(Errno::INTR) => continue,
+            Err(errno) => return Err(Some(errno)),
+        }
+    }
+}
+
+fn add_error<'a>(error: AddError, path: &'a [u8]) -> UsageError<'a> {
+    match error {
+        AddError::TooMany => UsageError::TooManyTraps { max: MAX_TRAPS },
+        AddError::ArenaFull => UsageError::PathsTooLong { max: PATH_ARENA_BYTES },
+        AddError::NoCwd => UsageError::RelativeWithoutCwd(path),
+    }
+}
+
+/// Builds the configuration from every source and adds its traps to
+/// `table`. Each problem goes to `report`; returns `None` if there was
+/// any. `--help` and `--version` must have been handled before.
+pub fn load<'t>(
+    args: Args,
+    texts: &'t mut Texts,
+    table: &mut Table,
+    report: &mut dyn FnMut(&Problem<'_>),
+) -> Option<Config<'t>> {
+    // A first pass over the arguments finds --config and --cmdline; its
+    // errors come again, and are reported, in the last pass.
+    let mut meta = Config::default();
+    let _ = args::parse_onto(&mut meta, args.options(), |_| Ok(()));
+    let mut failed = false;
+
+    if let Some(raw) = meta.config_file {
+        // The path stays absolute for reloads after chdir("/").
+        texts.path.clear();
+        if !ttrapd::path::push_absolute(&mut texts.path, table.cwd(), raw) {
+            report(&Problem::Usage(UsageError::InvalidValue {
+                option: "--config",
+                value: raw,
+                expected: "a path shorter than 4096 bytes once made absolute",
+            }));
+            return None;
+        }
+        texts.path.push(0);
+    }
+    if meta.config_file.is_some() {
+        let path = core::ffi::CStr::from_bytes_with_nul(texts.path.as_bytes()).unwrap_or(c"/");
+        match read_file(path, &mut texts.file) {
+            Ok(()) => {}
+            Err(Some(errno)) => {
+                report(&Problem::Read { path: path.to_bytes(), errno: errno.raw_os_error() });
+                return None;
+            }
+            Err(None) => {
+                report(&Problem::TooBig { path: path.to_bytes(), max: CONFIG_BYTES });
+                return None;
+            }
+        }
+    }
+    if meta.cmdline {
+        if let Err(error) = read_file(c"/proc/cmdline", &mut texts.cmdline) {
+            let errno = error.map_or(Errno::NAMETOOLONG.raw_os_error(), |e| e.raw_os_error());
+            report(&Problem::Read { path: b"/proc/cmdline", errno });
+            return None;
+        }
+    }
+    let texts: &'t Texts = texts;
+
+    let mut config = Config::default();
+    let mut traps = 0;
+    let add = |table: &mut Table, path, settings: TrapSettings| {
+        table.add(path, settings).map_err(|error| add_error(error, path))
+    };
+    if meta.config_file.is_some() {
+        let source = texts.config_path();
+        traps += config::parse_file(
+            texts.file.as_bytes(),
+            &mut config,
+            |path, settings| add(table, path, settings),
+            |error| {
+                failed = true;
+                report(&Problem::Line { source, error });
+            },
+        );
+    }
+    if meta.cmdline {
+        traps += config::parse_cmdline(
+            texts.cmdline.as_bytes(),
+            &mut config,
+            |path, settings| add(table, path, settings),
+            |error| {
+                failed = true;
+                report(&Problem::Line { source: b"/proc/cmdline", error });
+            },
+        );
+    }
+    // Arguments live for the whole process; the items are shortened to the
+    // configuration's lifetime.
+    let options = args.options().map(|arg| -> &'t [u8] { arg });
+    match args::parse_onto(&mut config, options, |path| add(table, path, TrapSettings::default())) {
+        Ok(Parsed::Options { traps: count }) => traps += count,
+        Ok(Parsed::Special(_)) => {}
+        Err(error) => {
+            report(&Problem::Usage(error));
+            return None;
+        }
+    }
+    if failed {
+        return None;
+    }
+    if let Err(error) = args::validate(&config, traps) {
+        report(&Problem::Usage(error));
+        return None;
+    }
+    if table.any_denies() && config.fanotify != Fanotify::Permission {
+        let other = if config.fanotify == Fanotify::Off { "--no-fanotify" } else { "--no-perm" };
+        report(&Problem::Usage(UsageError::Conflict("trap ... deny", other)));
+        return None;
+    }
+    Some(config)
+}

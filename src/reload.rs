@@ -1,0 +1,162 @@
+//! SIGHUP: re-reading the configuration without a gap in watching.
+//!
+//! A new trap table is built and armed in the second storage slot while
+//! the old one keeps watching; only when everything in the new
+//! configuration checks out does it replace the old one, and the
+//! differences are logged. A configuration that fails to parse, names a
+//! trap that cannot be armed or a hook that cannot run is rejected, and
+//! the running set stays as it was.
+
+use ttrapd::args::Fanotify;
+use ttrapd::buf::Buf;
+use ttrapd::msg::Kind;
+
+use crate::fan::Fan;
+use crate::hooks::Hooks;
+use crate::logger::Logger;
+use crate::traps::Table;
+use crate::{State, load};
+
+/// Logs that the reload was rejected, and why.
+fn reject(log: &mut Logger, reason: &str, detail: &[u8]) {
+    let line = log.begin(Kind::Error);
+    line.word("what", "reload-rejected");
+    line.word("reason", reason);
+    if !detail.is_empty() {
+        line.text("detail", detail);
+    }
+    line.word("state", "previous-configuration-kept");
+    log.send();
+}
+
+/// Re-reads every source of configuration and applies it, or logs why not.
+pub fn reload(state: &mut State) {
+    let State { table: old, log, policy, settings, args, texts, pidfile, .. } = state;
+    let Some(mut table) = Table::take() else {
+        reject(log, "busy", b"");
+        return;
+    };
+    table.copy_cwd(old);
+
+    let mut first_problem = Buf::<512>::new();
+    let mut problems = 0;
+    let config = load::load(*args, texts, &mut table, &mut |problem| {
+        problems += 1;
+        if first_problem.is_empty() {
+            load::format_problem(&mut first_problem, problem);
+        }
+    });
+    let Some(config) = config else {
+        let text = first_problem.as_bytes();
+        let text = text.strip_prefix(b"ttrapd: ").unwrap_or(text);
+        reject(log, "invalid-configuration", text.strip_suffix(b"\n").unwrap_or(text));
+        return;
+    };
+
+    // Options that shape the process itself need a restart.
+    let changed_pidfile = match (config.pidfile, pidfile) {
+        (None, None) => false,
+        (Some(raw), Some(path)) => {
+            ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(old.cwd(), raw)
+                .is_none_or(|new| new.as_bytes() != path.to_bytes())
+        }
+        _ => true,
+    };
+    let fixed = [
+        ("foreground", config.foreground != settings.foreground),
+        ("fanotify-mode", config.fanotify != settings.fanotify),
+        ("pidfile", changed_pidfile),
+        ("log-socket", !log.socket_is(old.cwd(), config.log_socket)),
+    ];
+    for (name, changed) in fixed {
+        if changed {
+            let line = log.begin(Kind::Warn);
+            line.word("what", "reload-needs-restart");
+            line.word("option", name);
+            log.send();
+        }
+    }
+
+    // Check everything before anything changes.
+    if let Some(program) = config.exec {
+        let path = ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", program);
+        let checked = match &path {
+            Some(path) => rustix::fs::access(path.as_cstr(), rustix::fs::Access::EXEC_OK),
+            None => Err(rustix::io::Errno::NAMETOOLONG),
+        };
+        if let Err(errno) = checked {
+            let mut detail = Buf::<512>::new();
+            detail.push_bytes(program);
+            detail.push_bytes(b": ");
+            ttrapd::report::push_errno(&mut detail, errno.raw_os_error());
+            reject(log, "hook-not-executable", detail.as_bytes());
+            return;
+        }
+    }
+    if settings.fanotify != Fanotify::Off && old.fan().is_some() {
+        match Fan::open(settings.fanotify) {
+            Ok(fan) => table.set_fan(fan),
+            Err(errno) => {
+                let mut detail = Buf::<64>::new();
+                ttrapd::report::push_errno(&mut detail, errno.raw_os_error());
+                reject(log, "fanotify-unavailable", detail.as_bytes());
+                return;
+            }
+        }
+    }
+    table.set_quiet(config.quiet);
+    if let Err(error) = table.arm_all() {
+        let failure = crate::arm_failure(&table, &error);
+        let mut detail = Buf::<600>::new();
+        ttrapd::report::format_failure(&mut detail, &failure);
+        let text = detail.as_bytes();
+        let text = text.strip_prefix(b"ttrapd: ").unwrap_or(text);
+        reject(log, "trap-not-armed", text.strip_suffix(b"\n").unwrap_or(text));
+        return;
+    }
+
+    // Commit: say what the old table held back, then swap.
+    old.close_windows(true, log);
+    table.stats = old.stats;
+    let mut added = 0;
+    for index in 0..table.len() {
+        if !old.contains(table.path(index)) {
+            added += 1;
+            let line = log.begin(Kind::Hup);
+            line.word("action", "trap-added");
+            line.path("trap", table.path(index));
+            log.send();
+        }
+    }
+    let mut removed = 0;
+    for index in 0..old.len() {
+        if !table.contains(old.path(index)) {
+            removed += 1;
+            let line = log.begin(Kind::Hup);
+            line.word("action", "trap-removed");
+            line.path("trap", old.path(index));
+            log.send();
+        }
+    }
+    *old = table;
+
+    log.set_identity(config.facility, config.severity, config.tag);
+    log.set_remotes(config.remotes());
+    match (config.exec, log.hooks_mut()) {
+        (Some(program), Some(hooks)) => hooks.configure(program, config.exec_timeout),
+        (Some(program), hooks @ None) => *hooks = Some(Hooks::new(program, config.exec_timeout)),
+        (None, Some(hooks)) => hooks.configure(b"", config.exec_timeout),
+        (None, None) => {}
+    }
+    policy.deny = config.deny;
+    policy.set_allowed(config.allowed());
+    settings.heartbeat = config.heartbeat;
+    crate::warn_unmarked(old, log);
+
+    let line = log.begin(Kind::Hup);
+    line.word("action", "reloaded");
+    line.num("traps", old.len() as u64);
+    line.num("added", added);
+    line.num("removed", removed);
+    log.send();
+}
