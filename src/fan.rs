@@ -203,25 +203,26 @@ fn handle(
     // SAFETY: checked: the kernel opened this descriptor for us with the
     // event, and nothing else owns it; dropping it closes it.
     let object = unsafe { OwnedFd::from_raw_fd(event.fd) };
-    let Some(fan) = table.fan() else { return };
     let permission = event.mask & PERM_EVENTS != 0;
     let pid = event.pid as u32;
-
-    if pid == policy.own_pid {
-        if permission {
-            let _ = fan.answer(&object, true);
-        }
-        return;
-    }
 
     // Identify the trap and read /proc while the opener still waits.
     let mut entry = Buf::<256>::new();
     let target = table.identify(&object, &mut entry);
-    if !culprit.describes(pid) {
-        culprit.gather(pid);
+    if let Some(index) = target {
+        let read = event.mask & FAN_ACCESS != 0;
+        table.note_fan_access(index, read, event.mask & FAN_MODIFY != 0);
     }
-    // ttrapd's own hooks and whatever they start are not intruders.
-    if culprit.descends_from(policy.own_pid) {
+    let Some(fan) = table.fan() else { return };
+    // ttrapd's own accesses, and those of its hooks and whatever they
+    // start, are not an intruder's.
+    let own = pid == policy.own_pid || {
+        if !culprit.describes(pid) {
+            culprit.gather(pid);
+        }
+        culprit.descends_from(policy.own_pid)
+    };
+    if own {
         if permission {
             let _ = fan.answer(&object, true);
         }

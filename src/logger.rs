@@ -306,7 +306,7 @@ impl Logger {
 
     fn divert_line(&mut self) {
         let written = match &self.kmsg {
-            Some(kmsg) => rustix::io::write(kmsg, self.line.bytes()).is_ok(),
+            Some(kmsg) => write_kmsg(kmsg, &mut self.line),
             None => false,
         };
         if written {
@@ -331,7 +331,7 @@ impl Logger {
             write_stderr_line(notice.body());
         }
         if let Some(kmsg) = &self.kmsg {
-            let _ = rustix::io::write(kmsg, notice.bytes());
+            write_kmsg(kmsg, notice);
         }
     }
 
@@ -355,7 +355,7 @@ impl Logger {
             .is_err()
         {
             if let Some(kmsg) = &self.kmsg {
-                let _ = rustix::io::write(kmsg, notice.bytes());
+                write_kmsg(kmsg, notice);
             }
         }
     }
@@ -440,6 +440,16 @@ fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
         }
     }
     Err(Errno::PROTOTYPE)
+}
+
+/// Writes `line` to `/dev/kmsg` as one record. The newline ends the
+/// record; without it the kernel holds the text back as the start of a
+/// record still to be continued.
+fn write_kmsg(kmsg: &OwnedFd, line: &mut Line) -> bool {
+    line.push_newline();
+    let written = rustix::io::write(kmsg, line.bytes()).is_ok();
+    line.pop_newline();
+    written
 }
 
 /// Writes `text` and a newline to stderr, ignoring failures: stderr is a

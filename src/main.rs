@@ -245,6 +245,9 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
 /// config text and is rebuilt on each reload.
 #[derive(Clone, Copy)]
 struct Settings {
+    /// Whether a config file or the kernel command line gave settings, so
+    /// that SIGHUP reads them again.
+    reloadable: bool,
     heartbeat: u32,
     foreground: bool,
     fanotify: Fanotify,
@@ -253,6 +256,7 @@ struct Settings {
 impl Settings {
     fn of(config: &Config<'_>) -> Settings {
         Settings {
+            reloadable: config.config_file.is_some() || config.cmdline,
             heartbeat: config.heartbeat,
             foreground: config.foreground,
             fanotify: config.fanotify,
@@ -393,7 +397,16 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
             table.refresh_touched();
         }
         if ready[0] {
-            read_events(table, log, buffer);
+            if let Some(len) = read_inotify(table, log, buffer) {
+                // fanotify queues its event for an access before inotify
+                // does, so the fanotify twins of the inotify events just
+                // read are queued now: handle them first, so that each
+                // access alerts once, with its process.
+                if table.fan().is_some() {
+                    fan::read_events(table, log, policy, &mut fan_buffer, &mut culprit);
+                }
+                handle_inotify(table, log, &buffer[..len]);
+            }
         }
         let signal = if ready[1] { read_signal(table, log, signals) } else { Signal::None };
         for (index, &(writable, trouble)) in remote_ready.iter().enumerate() {
@@ -414,24 +427,41 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
         match signal {
             Signal::None => {}
             Signal::Stop(status) => return status,
-            Signal::Reload => reload::reload(state),
+            Signal::Reload => {
+                // Changes no event showed (a write through a shared mapping,
+                // a rename above the parent) come out in the recheck.
+                state.table.recheck_all("hup", &mut state.log);
+                if state.settings.reloadable {
+                    reload::reload(state);
+                }
+            }
         }
     }
 }
 
-fn read_events(table: &mut Table, log: &mut Logger, buffer: &mut [u8; EVENT_BUFFER_BYTES]) {
-    let len = match rustix::io::read(table.inotify(), &mut buffer[..]) {
-        Ok(len) => len,
-        Err(Errno::AGAIN) | Err(Errno::INTR) => return,
+/// Reads one batch of inotify events into `buffer`; returns its length.
+fn read_inotify(
+    table: &mut Table,
+    log: &mut Logger,
+    buffer: &mut [u8; EVENT_BUFFER_BYTES],
+) -> Option<usize> {
+    match rustix::io::read(table.inotify(), &mut buffer[..]) {
+        Ok(len) => Some(len),
+        Err(Errno::AGAIN) | Err(Errno::INTR) => None,
         Err(errno) => {
             let line = log.begin(Kind::Error);
             line.word("what", "inotify-read-failed");
             line.errno(errno.raw_os_error());
             log.send();
-            return;
+            None
         }
-    };
-    for event in ttrapd::inotify::events(&buffer[..len]) {
+    }
+}
+
+/// Handles a batch of inotify events.
+fn handle_inotify(table: &mut Table, log: &mut Logger, batch: &[u8]) {
+    let len = batch.len();
+    for event in ttrapd::inotify::events(batch) {
         match event {
             Ok(event) => table.handle(&event, log),
             Err(truncated) => {
@@ -494,7 +524,7 @@ fn read_signal(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> Signal
                     line.errno(errno.raw_os_error());
                 }
             }
-            line.word("action", "reloading");
+            line.word("action", "rechecking-all-traps");
             log.send();
             Signal::Reload
         }

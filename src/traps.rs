@@ -48,8 +48,15 @@ const TRAP_MASK: u32 = IN_OPEN
     | IN_MASK_ADD;
 
 /// The part of [`TRAP_MASK`] that fanotify reports, with the process,
-/// for traps it marks.
-const FANOTIFY_COVERS: u32 = IN_OPEN | IN_ACCESS | IN_MODIFY;
+/// for traps it marks. Reads and writes stay in the inotify mask as well:
+/// fanotify without file ids drops the events that have no open file
+/// behind them (`truncate` by path, `utimensat` of one time), so inotify
+/// reports those, and skips what fanotify has just reported.
+const FANOTIFY_COVERS: u32 = IN_OPEN;
+
+/// How long after a fanotify read or write of a trap the same kind of
+/// inotify event counts as its twin, in milliseconds.
+const TWIN_WINDOW_MS: u64 = 1000;
 
 /// Events that an anchor watch on a parent or ancestor directory asks for.
 const ANCHOR_MASK: u32 = IN_CREATE
@@ -141,6 +148,9 @@ struct Trap {
     is_dir: bool,
     /// fanotify marks the trap's inode.
     fan: bool,
+    /// When fanotify last reported a read and a write of the trap.
+    fan_read_at: u64,
+    fan_write_at: u64,
     /// Had events in the batch being processed.
     touched: bool,
     snapshot: Snapshot,
@@ -158,6 +168,8 @@ impl Trap {
         anchor_is_parent: false,
         is_dir: false,
         fan: false,
+        fan_read_at: 0,
+        fan_write_at: 0,
         touched: false,
         window: Window::EMPTY,
         settings: TrapSettings { deny: false, quiet: None, events: 0 },
@@ -461,6 +473,26 @@ impl Table {
         self.traps[index].is_dir
     }
 
+    /// Records that fanotify reported a read or a write of trap `index`, so
+    /// that inotify's report of the same access is not a second alert.
+    pub fn note_fan_access(&mut self, index: usize, read: bool, write: bool) {
+        let now = self.now.max(1);
+        if read {
+            self.traps[index].fan_read_at = now;
+        }
+        if write {
+            self.traps[index].fan_write_at = now;
+        }
+    }
+
+    /// Reports whether fanotify has just reported this kind of access of
+    /// trap `index`.
+    fn fan_reported(&self, index: usize, write: bool) -> bool {
+        let trap = &self.traps[index];
+        let at = if write { trap.fan_write_at } else { trap.fan_read_at };
+        trap.fan && at != 0 && self.now.saturating_sub(at) <= TWIN_WINDOW_MS
+    }
+
     /// Records that trap `index` had an event in the current batch.
     pub fn touch(&mut self, index: usize) {
         self.traps[index].touched = true;
@@ -700,10 +732,10 @@ impl Table {
         }
         // A listing reads the directory right after opening it; the open
         // already raised the alert.
-        if mask & IN_ACCESS != 0 && !is_dir {
+        if mask & IN_ACCESS != 0 && !is_dir && !self.fan_reported(index, false) {
             self.alert(index, "read", b"", log);
         }
-        if mask & IN_MODIFY != 0 {
+        if mask & IN_MODIFY != 0 && !self.fan_reported(index, true) {
             self.alert(index, "write", b"", log);
         }
         // Unlinking or renaming over the trap also changes its link count;
@@ -739,7 +771,9 @@ impl Table {
             (IN_ATTRIB, "attrib"),
         ];
         for (bit, name) in events {
-            if event.mask & bit != 0 {
+            // fanotify reports writes to entries with the process.
+            let twin = bit == IN_MODIFY && self.fan_reported(index, true);
+            if event.mask & bit != 0 && !twin {
                 self.alert(index, name, event.name, log);
             }
         }

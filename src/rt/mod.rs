@@ -104,7 +104,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     text.push_bytes(b"; please report this\n");
     // SAFETY: assumed: descriptor 2 is stderr, open or not.
     let _ = rustix::io::write(unsafe { rustix::stdio::stderr() }, text.as_bytes());
-    crate::logger::last_words(&text.as_bytes()[8..text.len() - 1]);
+    crate::logger::last_words(text.as_bytes());
     exit(1)
 }
 
