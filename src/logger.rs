@@ -53,6 +53,9 @@ pub struct Logger {
     now: u64,
 }
 
+/// Shortest time between two reports of UDP datagrams that did not leave.
+const UDP_REPORT_INTERVAL_MS: u64 = 60_000;
+
 /// Room for one RFC 5424 message: the line, its fields again as
 /// structured data, and the header.
 const REMOTE_MESSAGE_BYTES: usize = 2 * LINE_BYTES + 512;
@@ -280,15 +283,30 @@ impl Logger {
         }
         for index in 0..MAX_REMOTES {
             let remote = &mut self.remotes[index];
-            if !remote.is_active() || !remote.was_down || !remote.is_idle() {
+            if !remote.is_active() {
                 continue;
             }
-            remote.was_down = false;
+            let (what, kind) = if remote.is_tcp() {
+                // A TCP collector is back, or has caught up after a full queue.
+                if !remote.was_down || !remote.is_idle() {
+                    continue;
+                }
+                remote.was_down = false;
+                let kind = if remote.dropped > 0 { Kind::Lost } else { Kind::Warn };
+                ("remote-back", kind)
+            } else {
+                // UDP shows no return; say at most once a minute what failed.
+                if remote.dropped == 0 || now < remote.report_at {
+                    continue;
+                }
+                remote.report_at = now + UDP_REPORT_INTERVAL_MS;
+                ("remote-send-failed", Kind::Lost)
+            };
             let dropped = core::mem::take(&mut remote.dropped);
             let mut url = Buf::<64>::new();
             remote.push_url(&mut url);
-            let line = self.begin(if dropped > 0 { Kind::Lost } else { Kind::Warn });
-            line.word("what", "remote-back");
+            let line = self.begin(kind);
+            line.word("what", what);
             line.text("dest", url.as_bytes());
             line.num("dropped", dropped);
             self.send();

@@ -45,9 +45,11 @@ pub struct Remote {
     backoff_ms: u64,
     /// Messages dropped since the last report.
     pub dropped: u64,
-    /// Whether the collector has refused or dropped us since the last
-    /// report, so its return is worth a line.
+    /// Whether the collector refused us or messages were dropped since the
+    /// last report, so its return is worth a line.
     pub was_down: bool,
+    /// When the next report of dropped UDP datagrams may go out.
+    pub report_at: u64,
 }
 
 static mut QUEUES: [[u8; REMOTE_QUEUE_BYTES]; MAX_REMOTES] = [[0; REMOTE_QUEUE_BYTES]; MAX_REMOTES];
@@ -75,6 +77,7 @@ pub fn make_slots() -> [Remote; MAX_REMOTES] {
         backoff_ms: BACKOFF_MIN_MS,
         dropped: 0,
         was_down: false,
+        report_at: 0,
     })
 }
 
@@ -96,6 +99,7 @@ impl Remote {
         self.backoff_ms = BACKOFF_MIN_MS;
         self.dropped = 0;
         self.was_down = false;
+        self.report_at = 0;
         self.active = destination.is_some();
         self.destination = destination.unwrap_or(UNUSED);
     }
@@ -146,9 +150,11 @@ impl Remote {
         Some((socket.as_fd(), wants_write))
     }
 
-    /// When a reconnection is due, if the link is down.
+    /// When a reconnection is due: only while the link is down and messages
+    /// wait, since an idle link reconnects on the next message.
     pub fn deadline(&self) -> Option<u64> {
-        if self.is_tcp() && self.link == Link::Down { Some(self.retry_at) } else { None }
+        let waiting = self.is_tcp() && self.link == Link::Down && self.queued > 0;
+        if waiting { Some(self.retry_at) } else { None }
     }
 
     /// Sends or queues one RFC 5424 message.
@@ -162,7 +168,9 @@ impl Remote {
         frame_header.push(b' ');
         let needed = frame_header.len() + message.len();
         if needed > REMOTE_QUEUE_BYTES - self.queued {
+            // Reported, with the count, once the queue has drained.
             self.dropped += 1;
+            self.was_down = true;
             return;
         }
         self.queue[self.queued..self.queued + frame_header.len()]
@@ -193,9 +201,9 @@ impl Remote {
         let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
         if net::send(socket, message, flags).is_err() {
             // ECONNREFUSED reports an earlier datagram's ICMP error; this
-            // one may not have left either.
+            // one did not leave either. UDP cannot tell when a collector is
+            // back, so the count is reported on a timer instead.
             self.dropped += 1;
-            self.was_down = true;
         }
     }
 
@@ -302,9 +310,10 @@ impl Remote {
         self.head_written = done;
     }
 
-    /// Reports whether nothing is queued (the collector is caught up).
+    /// Reports whether a TCP collector is caught up: connected with nothing
+    /// queued.
     pub fn is_idle(&self) -> bool {
-        self.queued == 0 && (!self.is_tcp() || self.link == Link::Up)
+        self.is_tcp() && self.queued == 0 && self.link == Link::Up
     }
 }
 
