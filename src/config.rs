@@ -110,7 +110,7 @@ fn trap_settings<'a>(settings: &[&'a [u8]]) -> Result<TrapSettings, Problem<'a>>
             result.quiet = Some(seconds.ok_or(Problem::BadTrapSetting(word))? as u32);
         } else if let Some(list) = word.strip_prefix(b"events=") {
             for name in list.split(|&b| b == b',') {
-                let index = flood::EVENTS[..flood::EVENTS.len() - 1]
+                let index = flood::EVENTS[..flood::ALERT_EVENTS]
                     .iter()
                     .position(|known| known.as_bytes() == name)
                     .ok_or(Problem::BadTrapSetting(word))?;

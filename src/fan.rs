@@ -216,7 +216,7 @@ fn handle(
     let Some(fan) = table.fan() else { return };
     // ttrapd's own accesses, and those of its hooks and whatever they
     // start, are not an intruder's.
-    let own = pid == policy.own_pid || {
+    let own = pid == policy.own_pid || log.is_hook(pid) || {
         if !culprit.describes(pid) {
             culprit.gather(pid);
         }
@@ -257,7 +257,8 @@ fn handle(
         (FAN_MODIFY, "write"),
     ];
     for (bits, name) in names {
-        if event.mask & bits == 0 || !table.admit(index, name) {
+        let counted_as = if allowed { "allowed" } else { name };
+        if event.mask & bits == 0 || !table.admit(index, counted_as) {
             continue;
         }
         let kind = if allowed { Kind::Allowed } else { Kind::Alert };

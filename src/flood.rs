@@ -5,11 +5,17 @@
 //! Counts are never lost: every event either raised an alert or is in the
 //! summary. Times are milliseconds on a monotonic clock.
 
-/// Event names that flood control tells apart, in summary order.
-pub const EVENTS: [&str; 14] = [
+/// Event names that flood control tells apart, in summary order. The
+/// first [`ALERT_EVENTS`] are the names of the `event` field; `allowed`
+/// counts the accesses of `--allow` programs apart, so that they never
+/// hold back an alert about someone else.
+pub const EVENTS: [&str; 15] = [
     "open", "exec", "read", "write", "attrib", "move", "delete", "replace", "list", "create",
-    "move_out", "move_in", "changed", "other",
+    "move_out", "move_in", "changed", "allowed", "other",
 ];
+
+/// How many entries of [`EVENTS`] are event names.
+pub const ALERT_EVENTS: usize = 13;
 
 /// Index of `event` in [`EVENTS`]; unknown names share the last slot.
 pub fn event_index(event: &str) -> usize {

@@ -30,6 +30,8 @@ const HOOK_PATH: &[u8] = b"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 #[derive(Clone, Copy)]
 struct Running {
     pid: i32,
+    /// Start time from `/proc/PID/stat`, to tell a reused pid apart.
+    start_time: u64,
     started: u64,
     deadline: u64,
     killed: bool,
@@ -41,7 +43,14 @@ pub struct Hooks {
     /// Alerts that found every hook slot busy since the last report.
     skipped: u64,
     storage: &'static mut Storage,
+    /// Pids of the hooks that ended last, whose late events (a read seen
+    /// after the hook exited) are still not an intruder's.
+    ended: [(i32, u64); ENDED_KEPT],
+    ended_next: usize,
 }
+
+/// Ended hooks remembered.
+const ENDED_KEPT: usize = 16;
 
 /// The hook's path and environment text, kept out of the stack.
 struct Storage {
@@ -62,7 +71,14 @@ impl Hooks {
         // SAFETY: checked: the flag makes this the only reference ever
         // formed to the static; the process has one thread.
         let storage = unsafe { &mut *(&raw mut STORAGE) };
-        let mut hooks = Hooks { timeout_ms: 0, running: [None; MAX_HOOKS], skipped: 0, storage };
+        let mut hooks = Hooks {
+            timeout_ms: 0,
+            running: [None; MAX_HOOKS],
+            skipped: 0,
+            storage,
+            ended: [(0, 0); ENDED_KEPT],
+            ended_next: 0,
+        };
         hooks.configure(program, timeout_seconds);
         hooks
     }
@@ -84,6 +100,25 @@ impl Hooks {
     /// Checks at start-up that the program can be executed.
     pub fn check(&self) -> Result<(), Errno> {
         rustix::fs::access(self.program(), rustix::fs::Access::EXEC_OK)
+    }
+
+    /// Reports whether `pid` is a running hook or one that ended lately
+    /// and whose pid no other process has taken since.
+    pub fn owns(&self, pid: u32) -> bool {
+        let pid = pid as i32;
+        if pid <= 0 {
+            return false;
+        }
+        if self.running.iter().flatten().any(|hook| hook.pid == pid) {
+            return true;
+        }
+        let Some(&(_, start_time)) = self.ended.iter().find(|(ended, _)| *ended == pid) else {
+            return false;
+        };
+        match start_time_of(pid as u32) {
+            None => true,
+            Some(now) => now == start_time,
+        }
     }
 
     /// When the next running hook reaches its time limit.
@@ -167,8 +202,10 @@ impl Hooks {
             reap(child);
             return Err(("execute hook", i32::from_ne_bytes(errno_bytes)));
         }
+        let start_time = start_time_of(child as u32).unwrap_or(0);
         self.running[slot] = Some(Running {
             pid: child,
+            start_time,
             started: now,
             deadline: now + self.timeout_ms,
             killed: false,
@@ -202,6 +239,8 @@ impl Hooks {
                 continue;
             };
             let Some(hook) = self.running[slot].take() else { continue };
+            self.ended[self.ended_next] = (pid, hook.start_time);
+            self.ended_next = (self.ended_next + 1) % ENDED_KEPT;
             let line = log.begin(Kind::Hook);
             line.num("pid", pid as u64);
             if let Some(code) = status.exit_status() {
@@ -245,6 +284,13 @@ fn run_child(
     let errno = unsafe { sys::execve(program, argv.as_ptr(), envp.as_ptr()) };
     let _ = rustix::io::write(report, &errno.to_ne_bytes());
     crate::rt::exit(127)
+}
+
+/// Reads the start time of process `pid`, or `None` when it is gone.
+fn start_time_of(pid: u32) -> Option<u64> {
+    let mut text = [0u8; 1024];
+    let len = crate::proc::read_proc(pid, b"stat", &mut text).ok()?;
+    ttrapd::procfs::parse_stat(&text[..len]).map(|stat| stat.start_time)
 }
 
 fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {

@@ -40,6 +40,9 @@ pub struct Logger {
     notice: Line,
     /// Whether the last line failed to reach the syslog socket.
     diverted: bool,
+    /// Whether the receiver stopped taking lines within the send timeout;
+    /// sends then do not wait at all until one goes through.
+    stalled: bool,
     /// Lines that went to `/dev/kmsg` since the socket last worked.
     diverted_lines: u64,
     /// Lines that reached neither the socket nor `/dev/kmsg`.
@@ -85,6 +88,7 @@ impl Logger {
             line: Line::new(),
             notice: Line::new(),
             diverted: false,
+            stalled: false,
             diverted_lines: 0,
             lost_lines: 0,
             kind: Kind::Start,
@@ -121,6 +125,11 @@ impl Logger {
     pub fn socket_is(&self, cwd: &[u8], raw: &[u8]) -> bool {
         AbsPath::<108>::new(cwd, raw)
             .is_some_and(|path| path.as_bytes() == self.socket_path.as_bytes())
+    }
+
+    /// Reports whether `pid` is a hook, running or recently ended.
+    pub fn is_hook(&self, pid: u32) -> bool {
+        self.hooks.as_ref().is_some_and(|hooks| hooks.owns(pid))
     }
 
     /// Returns the hooks, for a reload to reconfigure them.
@@ -186,6 +195,7 @@ impl Logger {
         match send_to_socket(
             &mut self.socket,
             &mut self.stream,
+            &mut self.stalled,
             self.socket_path.as_cstr(),
             &mut self.line,
         ) {
@@ -369,9 +379,14 @@ impl Logger {
         if self.foreground {
             write_stderr_line(notice.body());
         }
-        if send_to_socket(&mut self.socket, &mut self.stream, self.socket_path.as_cstr(), notice)
-            .is_err()
-        {
+        let sent = send_to_socket(
+            &mut self.socket,
+            &mut self.stream,
+            &mut self.stalled,
+            self.socket_path.as_cstr(),
+            notice,
+        );
+        if sent.is_err() {
             if let Some(kmsg) = &self.kmsg {
                 write_kmsg(kmsg, notice);
             }
@@ -384,6 +399,7 @@ impl Logger {
 fn send_to_socket(
     socket: &mut Option<OwnedFd>,
     stream: &mut bool,
+    stalled: &mut bool,
     path: &CStr,
     line: &mut Line,
 ) -> Result<(), Errno> {
@@ -396,13 +412,28 @@ fn send_to_socket(
         }
         let fd = socket.as_ref().map(|fd| fd.as_fd());
         let Some(fd) = fd else { continue };
-        let result = if *stream { send_stream(fd, line) } else { send_datagram(fd, line) };
+        let result = if *stream {
+            send_stream(fd, line, *stalled)
+        } else {
+            send_datagram(fd, line, *stalled)
+        };
         match result {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                *stalled = false;
+                return Ok(());
+            }
             // A receiver too busy to take the line within the timeout:
             // reconnecting would not help.
-            Err(Errno::AGAIN) if !*stream => return Err(Errno::AGAIN),
+            Err(Errno::AGAIN) if !*stream => {
+                *stalled = true;
+                return Err(Errno::AGAIN);
+            }
             Err(error) => {
+                // A stream receiver that took no bytes within the timeout is
+                // stalled as well; the connection is dropped either way.
+                if error == Errno::TIMEDOUT {
+                    *stalled = true;
+                }
                 last = error;
                 *socket = None;
             }
@@ -411,16 +442,26 @@ fn send_to_socket(
     Err(last)
 }
 
-fn send_datagram(fd: rustix::fd::BorrowedFd<'_>, line: &Line) -> Result<(), Errno> {
-    net::send(fd, line.bytes(), SendFlags::NOSIGNAL).map(|_| ())
+/// The flags for a send: never a signal, and no waiting at all while the
+/// receiver is known to be stalled.
+fn send_flags(stalled: bool) -> SendFlags {
+    if stalled { SendFlags::NOSIGNAL | SendFlags::DONTWAIT } else { SendFlags::NOSIGNAL }
 }
 
-fn send_stream(fd: rustix::fd::BorrowedFd<'_>, line: &mut Line) -> Result<(), Errno> {
+fn send_datagram(fd: rustix::fd::BorrowedFd<'_>, line: &Line, stalled: bool) -> Result<(), Errno> {
+    net::send(fd, line.bytes(), send_flags(stalled)).map(|_| ())
+}
+
+fn send_stream(
+    fd: rustix::fd::BorrowedFd<'_>,
+    line: &mut Line,
+    stalled: bool,
+) -> Result<(), Errno> {
     line.push_newline();
     let mut rest = line.bytes();
     let mut result = Ok(());
     while !rest.is_empty() {
-        match net::send(fd, rest, SendFlags::NOSIGNAL) {
+        match net::send(fd, rest, send_flags(stalled)) {
             Ok(written) => rest = &rest[written..],
             Err(Errno::INTR) => continue,
             Err(error) => {

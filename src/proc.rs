@@ -112,6 +112,11 @@ impl Culprit {
         // stat first: its start time tells a reused pid apart at the end.
         let Ok(len) = read_proc(pid, b"stat", &mut text) else { return };
         let Some(stat) = procfs::parse_stat(&text[..len]) else { return };
+        // A zombie has given up its memory, files and directory: nothing
+        // more is left to read than its name.
+        if matches!(stat.state, b'Z' | b'X') {
+            return;
+        }
         self.alive = true;
         self.start_time = stat.start_time;
         self.ppid = stat.ppid;
@@ -226,8 +231,16 @@ impl Culprit {
             return;
         }
         let wanted = &sockets[..count];
+        // The culprit may be gone by now; any process of the chain that
+        // still runs shows the same network namespace's tables.
+        let Some(&reader) = pids[..=self.ancestor_count].iter().find(|&&pid| {
+            let mut probe = [0u8; 1];
+            read_proc(pid, b"net/tcp", &mut probe).is_ok()
+        }) else {
+            return;
+        };
         for table in [&b"net/tcp"[..], b"net/tcp6"] {
-            if scan_tcp_table(self.pid, table, wanted, &mut self.from) {
+            if scan_tcp_table(reader, table, wanted, &mut self.from) {
                 self.from_source = "tcp";
                 return;
             }

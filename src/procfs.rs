@@ -10,6 +10,8 @@ use crate::buf::{Buf, Bytes, parse_u64};
 pub struct Stat<'a> {
     /// The command name (`comm`), as the process set it.
     pub comm: &'a [u8],
+    /// The state letter: `R`, `S`, `D`, `Z` (zombie), `X` (dead), ...
+    pub state: u8,
     pub ppid: u32,
     /// Controlling terminal as an encoded device number; 0 for none.
     pub tty_nr: u32,
@@ -34,10 +36,11 @@ pub fn parse_stat(text: &[u8]) -> Option<Stat<'_>> {
         }
         fields.next()
     };
-    let ppid = parse_u64(nth(1)?)? as u32; // field 4
+    let state = *nth(0)?.first()?; // field 3
+    let ppid = parse_u64(nth(0)?)? as u32; // field 4
     let tty_nr = parse_i64(nth(2)?)? as u32; // field 7
     let start_time = parse_u64(nth(14)?)?; // field 22
-    Some(Stat { comm, ppid, tty_nr, start_time })
+    Some(Stat { comm, state, ppid, tty_nr, start_time })
 }
 
 fn parse_i64(text: &[u8]) -> Option<i64> {
@@ -327,6 +330,7 @@ mod tests {
     fn stat_fields() {
         let stat = parse_stat(STAT).unwrap();
         assert_eq!(stat.comm, b"cat");
+        assert_eq!(stat.state, b'R');
         assert_eq!(stat.ppid, 4100);
         assert_eq!(stat.tty_nr, 34817);
         assert_eq!(stat.start_time, 987654);
