@@ -1,0 +1,366 @@
+//! The daemon's life: detaching with a pidfile, stopping on signals,
+//! SIGHUP, and delivering lines when syslog is missing, restarted or
+//! listening on a stream socket.
+
+#[allow(dead_code)]
+mod common;
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::daemon::{self, Daemon, processes_mentioning, run_to_exit};
+use common::fields::{Message, event_part};
+use common::kmsg::Kmsg;
+use common::syslog::{Syslogd, matches};
+use common::{Bait, Mode, SECRET, TempDir, Trapped, alert, intrude, poll_until, sender_fields};
+
+fn main() -> ExitCode {
+    let mut trials = vec![
+        common::trial("daemon_start_and_stop", daemon_start_and_stop),
+        common::trial("foreground_sigint", foreground_sigint),
+        common::trial("pidfile_locked", pidfile_locked),
+        common::trial("stale_pidfile_taken_over", stale_pidfile_taken_over),
+        common::trial("hup_line", hup_line),
+        common::trial("syslog_restarted", syslog_restarted),
+        common::trial("syslog_absent_at_start", syslog_absent_at_start),
+        common::trial("stream_socket", stream_socket),
+    ];
+    trials.extend(common::trials_per_mode("hup_finds_mmap_write", hup_finds_mmap_write));
+    common::run_trials(trials)
+}
+
+/// Returns `path` as text for ttrapd arguments and expected lines.
+fn text(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+/// Starts ttrapd without `-f`, checks that the command returned 0, and
+/// takes charge of the daemon by its pidfile.
+fn start_detached(dir: &TempDir, pidfile: &Path, trap: &Path) -> Daemon {
+    let finished = run_to_exit(dir, &mut daemon::command(&["-p", text(pidfile), text(trap)]));
+    assert_eq!(finished.code, Some(0), "exit status of the starting command: {finished:?}");
+    Daemon::from_pidfile(pidfile)
+}
+
+/// Returns the START message of a detached ttrapd with one trap.
+fn daemon_start_line() -> String {
+    let mode = Mode::Permission.start_word();
+    format!("START traps=1 mode={mode} version={} run=daemon", env!("CARGO_PKG_VERSION"))
+}
+
+fn daemon_start_and_stop() {
+    let dir = TempDir::new("daemon_start_and_stop");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    let pidfile = dir.join("ttrapd.pid");
+    let syslogd = Syslogd::start(dir.join("syslog.out"));
+    let mut log = syslogd.log();
+
+    let mut daemon = start_detached(&dir, &pidfile, &trap);
+    // The command returns only once the traps are armed, so an intruder
+    // right after it must be caught.
+    intrude(Command::new("cat").arg(&trap));
+    log.expect(daemon.pid, &daemon_start_line());
+    log.expect(daemon.pid, &alert(text(&trap), "open"));
+
+    let pidfile_text = fs::read_to_string(&pidfile).expect("read the pidfile");
+    assert_eq!(pidfile_text, format!("{}\n", daemon.pid), "pidfile content");
+    assert!(daemon.is_running(), "the daemon runs");
+    // SAFETY: getsid takes no pointers.
+    let (daemon_session, own_session) =
+        unsafe { (libc::getsid(daemon.pid as i32), libc::getsid(0)) };
+    assert_ne!(daemon_session, own_session, "the daemon has a session of its own");
+    assert_ne!(daemon_session, daemon.pid as i32, "the daemon is not a session leader");
+
+    assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
+    log.expect(daemon.pid, &format!("STOP signal=SIGTERM {}", sender_fields()));
+    assert!(!pidfile.exists(), "pidfile {} is left after a clean stop", pidfile.display());
+}
+
+fn foreground_sigint() {
+    let mut t = Trapped::start("foreground_sigint", Mode::Permission, &[]);
+    assert_eq!(t.daemon.stop_with(libc::SIGINT), Some(0), "exit status after SIGINT");
+    let stop = format!("STOP signal=SIGINT {}", sender_fields());
+    t.expect(&stop);
+
+    // In the foreground every line is copied to stderr, without <PRI>.
+    let stderr = t.daemon.stderr();
+    let last = stderr.lines().last().unwrap_or("");
+    let copied = last.strip_prefix(&format!("ttrapd[{}]: ", t.daemon.pid));
+    let copied = copied.is_some_and(|message| matches(message, &stop));
+    assert!(copied, "the last stderr line is not the STOP line:\n{stderr}");
+}
+
+fn pidfile_locked() {
+    let dir = TempDir::new("pidfile_locked");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    let pidfile = dir.join("ttrapd.pid");
+    let _syslogd = Syslogd::start(dir.join("syslog.out"));
+    let mut first = start_detached(&dir, &pidfile, &trap);
+    let before = fs::read_to_string(&pidfile).expect("read the pidfile");
+
+    let second = run_to_exit(&dir, &mut daemon::command(&["-p", text(&pidfile), text(&trap)]));
+    assert_eq!(second.code, Some(1), "exit status of the second start: {second:?}");
+    assert!(second.stderr.contains("locked"), "stderr of the second start: {:?}", second.stderr);
+    assert!(
+        second.stderr.contains(text(&pidfile)),
+        "stderr of the second start does not name the pidfile: {:?}",
+        second.stderr
+    );
+    assert!(first.is_running(), "the first daemon stopped");
+    let after = fs::read_to_string(&pidfile).expect("read the pidfile");
+    assert_eq!(after, before, "pidfile content after the second start");
+    assert_eq!(processes_mentioning(text(&pidfile)), [first.pid], "processes using the pidfile");
+
+    assert_eq!(first.stop(), Some(0), "exit status after SIGTERM");
+}
+
+fn stale_pidfile_taken_over() {
+    let dir = TempDir::new("stale_pidfile_taken_over");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    let pidfile = dir.join("ttrapd.pid");
+    let syslogd = Syslogd::start(dir.join("syslog.out"));
+    let mut log = syslogd.log();
+
+    let mut killed = start_detached(&dir, &pidfile, &trap);
+    assert_eq!(killed.stop_with(libc::SIGKILL), None, "exit status after SIGKILL");
+    let stale = fs::read_to_string(&pidfile).expect("read the stale pidfile");
+    assert_eq!(stale, format!("{}\n", killed.pid), "pidfile left by SIGKILL");
+
+    let mut daemon = start_detached(&dir, &pidfile, &trap);
+    assert_ne!(daemon.pid, killed.pid, "pid of the new daemon");
+    assert!(daemon.is_running(), "the new daemon runs");
+    log.expect(daemon.pid, &daemon_start_line());
+    intrude(Command::new("cat").arg(&trap));
+    log.expect(daemon.pid, &alert(text(&trap), "open"));
+
+    assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
+    assert!(!pidfile.exists(), "pidfile {} is left after a clean stop", pidfile.display());
+}
+
+fn hup_line() {
+    let mut t = Trapped::start("hup_line", Mode::Permission, &[Bait::File("vpn.key", SECRET)]);
+    t.daemon.signal(libc::SIGHUP);
+    let lines = t.barrier();
+    let hup = lines.first().map(|line| Message::parse(line));
+    let hup = hup.unwrap_or_else(|| panic!("no line after SIGHUP"));
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() }.to_string();
+    let own_pid = std::process::id().to_string();
+    assert_eq!(hup.kind, "HUP", "first line after SIGHUP: {lines:?}");
+    assert_eq!(hup.get("pid"), Some(own_pid.as_str()), "sender pid in {lines:?}");
+    assert_eq!(hup.get("uid"), Some(uid.as_str()), "sender uid in {lines:?}");
+    assert_eq!(hup.get("syslog"), Some("connected"), "syslog state in {lines:?}");
+    let alerts: Vec<&String> = lines.iter().filter(|line| line.starts_with("ALERT ")).collect();
+    assert!(alerts.is_empty(), "alerts after SIGHUP with nothing changed: {alerts:?}");
+    t.stop();
+}
+
+/// Sets the access time of `path` an hour ahead without opening it, and
+/// the modification time to what it is. With the access time after the
+/// other times, relatime leaves it alone, so a later write through a
+/// mapping changes only mtime and ctime.
+fn set_access_time_ahead(path: &Path) {
+    let metadata = fs::metadata(path).expect("stat the trap");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
+    let ahead = libc::timespec { tv_sec: (now.as_secs() + 3600) as libc::time_t, tv_nsec: 0 };
+    let modified = libc::timespec { tv_sec: metadata.mtime(), tv_nsec: metadata.mtime_nsec() };
+    let times = [ahead, modified];
+    let path = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: `path` is NUL-terminated and `times` contains the two entries
+    // utimensat reads.
+    let result = unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
+    assert_eq!(result, 0, "utimensat failed: {}", std::io::Error::last_os_error());
+}
+
+/// Opens argv[1] read-write, says "ready", waits for a line on stdin, then
+/// changes the first byte through a shared mapping (which inotify and
+/// fanotify do not report) and says "done".
+const MMAP_WRITER: &str = "\
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+print('ready', flush=True)
+sys.stdin.readline()
+with mmap.mmap(fd, 0) as m:
+    m[0:1] = b'S'
+print('done', flush=True)
+";
+
+fn hup_finds_mmap_write(mode: Mode) {
+    let mut t = Trapped::start("hup_finds_mmap_write", mode, &[Bait::File("vpn.key", SECRET)]);
+    let trap = t.trap("vpn.key");
+    set_access_time_ahead(Path::new(&trap));
+    assert_eq!(t.barrier(), [alert(&trap, "attrib")], "lines after setting the access time");
+
+    let mut writer = Command::new("python3")
+        .arg("-c")
+        .arg(MMAP_WRITER)
+        .arg(&trap)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the mmap writer");
+    let mut stdout = BufReader::new(writer.stdout.take().expect("writer stdout"));
+    let mut reply = String::new();
+    stdout.read_line(&mut reply).expect("read from the writer");
+    assert_eq!(reply, "ready\n", "mmap writer output");
+    assert_eq!(t.barrier(), [alert(&trap, "open")], "lines after the writer opened the trap");
+    // A second barrier: the snapshot ttrapd takes after the open's batch is
+    // certainly taken once a later batch has been handled.
+    assert_eq!(t.barrier(), Vec::<String>::new(), "lines after the second barrier");
+
+    writer.stdin.take().expect("writer stdin").write_all(b"go\n").expect("tell the writer to go");
+    reply.clear();
+    stdout.read_line(&mut reply).expect("read from the writer");
+    assert_eq!(reply, "done\n", "mmap writer output");
+    assert!(writer.wait().expect("wait for the writer").success(), "mmap writer exit status");
+    assert_eq!(t.barrier(), Vec::<String>::new(), "lines after the write through the mapping");
+
+    t.daemon.signal(libc::SIGHUP);
+    let lines = t.barrier();
+    let hup_first = lines.first().is_some_and(|line| line.starts_with("HUP "));
+    assert!(hup_first, "first line after SIGHUP: {lines:?}");
+    let alerts: Vec<&String> = lines.iter().filter(|line| line.starts_with("ALERT ")).collect();
+    let changed = format!("ALERT trap={trap} event=changed changed=mtime,ctime via=hup");
+    assert_eq!(alerts, [&changed], "alerts after SIGHUP, for a change no event reported");
+    t.stop();
+}
+
+fn syslog_restarted() {
+    let mut t =
+        Trapped::start("syslog_restarted", Mode::Permission, &[Bait::File("vpn.key", SECRET)]);
+    let trap = t.trap("vpn.key");
+    let pid = t.daemon.pid;
+    let mut kmsg = Kmsg::open_at_end();
+
+    t.syslogd.stop();
+    intrude(Command::new("chmod").arg("600").arg(&trap));
+    let warning = kmsg.expect_where("WARN what=syslog-unavailable", |record| {
+        record.text.starts_with(&format!("ttrapd[{pid}]: WARN what=syslog-unavailable "))
+    });
+    assert_eq!(warning.priority, 10 * 8 + 4, "priority of the WARN record");
+    let fallback = "socket=/dev/log errno=";
+    assert!(warning.text.contains(fallback), "WARN record {:?} lacks {fallback:?}", warning.text);
+    assert!(warning.text.ends_with(" fallback=/dev/kmsg"), "WARN record {:?}", warning.text);
+    kmsg.expect(10 * 8 + 1, &format!("ttrapd[{pid}]: {}", alert(&trap, "attrib")));
+
+    // A new syslogd binds a new socket at the same path.
+    t.syslogd = Syslogd::start(t.path("syslog2.out"));
+    t.log = t.syslogd.log();
+    intrude(Command::new("chmod").arg("640").arg(&trap));
+    let back = "WARN what=syslog-back kmsg_lines=1 lost_lines=0";
+    assert_eq!(
+        t.take_through(back),
+        [alert(&trap, "attrib"), back.to_string()],
+        "lines at the new syslogd"
+    );
+    t.stop();
+}
+
+fn syslog_absent_at_start() {
+    let dir = TempDir::new("syslog_absent_at_start");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    let socket = dir.join("absent.sock");
+    let mut kmsg = Kmsg::open_at_end();
+
+    let mut command = daemon::command(&["-f", "-l", text(&socket), text(&trap)]);
+    let mut daemon = Daemon::spawn(&dir, &mut command);
+    let pid = daemon.pid;
+    let start = common::start_line(1, Mode::Permission);
+    let started = poll_until(|| daemon.stderr().contains(&start).then_some(()));
+    assert!(started.is_some(), "no START line on stderr:\n{}", daemon.stderr());
+
+    intrude(Command::new("cat").arg(&trap));
+    let open = alert(text(&trap), "open");
+    let prefix = format!("ttrapd[{pid}]: ");
+    let copied = poll_until(|| {
+        let stderr = daemon.stderr();
+        let found = stderr.lines().any(|line| {
+            line.strip_prefix(&prefix).is_some_and(|message| event_part(message) == open)
+        });
+        found.then_some(())
+    });
+    assert!(copied.is_some(), "no {open:?} on stderr:\n{}", daemon.stderr());
+
+    let unavailable = format!("{prefix}WARN what=syslog-unavailable socket={}", text(&socket));
+    kmsg.expect_where(&unavailable, |record| record.text.starts_with(&unavailable));
+    kmsg.expect(10 * 8 + 5, &format!("{prefix}{start}"));
+    kmsg.expect_where(&format!("<81>{prefix}{open}"), |record| {
+        let message = record.text.strip_prefix(&prefix);
+        record.priority == 81 && message.is_some_and(|message| event_part(message) == open)
+    });
+    assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
+}
+
+/// Reads from `stream` until `done` accepts what arrived; panics on
+/// timeout with the bytes received.
+fn read_stream_until(stream: &mut UnixStream, done: impl Fn(&str) -> bool) -> String {
+    let mut received = Vec::new();
+    let found = poll_until(|| {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(len) => received.extend_from_slice(&buffer[..len]),
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                Err(error) => panic!("cannot read the stream socket: {error}"),
+            }
+        }
+        done(&String::from_utf8_lossy(&received)).then_some(())
+    });
+    let text = String::from_utf8_lossy(&received).into_owned();
+    assert!(found.is_some(), "timed out reading the stream socket; received {text:?}");
+    text
+}
+
+fn stream_socket() {
+    let dir = TempDir::new("stream_socket");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    // A stand-in for a syslog daemon on a stream socket: none that is
+    // packaged here listens on one.
+    let socket = dir.join("stream.sock");
+    let listener = UnixListener::bind(&socket).expect("bind the stream socket");
+    listener.set_nonblocking(true).expect("make the listener non-blocking");
+
+    let mut command = daemon::command(&["-f", "-l", text(&socket), text(&trap)]);
+    let mut daemon = Daemon::spawn(&dir, &mut command);
+    let pid = daemon.pid;
+    let accepted = poll_until(|| match listener.accept() {
+        Ok((stream, _)) => Some(stream),
+        Err(error) if error.kind() == ErrorKind::WouldBlock => None,
+        Err(error) => panic!("cannot accept on the stream socket: {error}"),
+    });
+    let mut stream = accepted.expect("ttrapd did not connect to the stream socket");
+    stream.set_nonblocking(true).expect("make the stream non-blocking");
+
+    let start = format!("<85>ttrapd[{pid}]: {}\n", common::start_line(1, Mode::Permission));
+    let received = read_stream_until(&mut stream, |text| text.contains('\n'));
+    assert_eq!(received, start, "first line on the stream");
+
+    intrude(Command::new("cat").arg(&trap));
+    let read = alert(text(&trap), "read");
+    let prefix = format!("<81>ttrapd[{pid}]: ");
+    let received = read_stream_until(&mut stream, |text| {
+        text.ends_with('\n')
+            && text.lines().any(|line| {
+                line.strip_prefix(&prefix).is_some_and(|message| event_part(message) == read)
+            })
+    });
+    let messages: Vec<String> = received
+        .lines()
+        .map(|line| line.strip_prefix(&prefix).map(event_part).unwrap_or(line.to_string()))
+        .collect();
+    assert_eq!(messages, [alert(text(&trap), "open"), read], "lines on the stream after cat");
+    assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
+}
