@@ -53,11 +53,18 @@ directory or changing its entries, raises an alert in syslog.
                           kind on the same trap for SECONDS and then report
                           the count in one REPEAT line (default 10, 0 to
                           3600; 0 alerts on every event)
+  -c, --config FILE       read options and traps from FILE (see ttrapd(8));
+                          options on the command line override it
+  -n, --check             check options, config and traps, print the plan
+                          and exit: 0 if all is well, 1 naming each problem
+      --cmdline           also take ttrapd.NAME=VALUE words, such as
+                          ttrapd.trap=/etc/shadow, from /proc/cmdline
   -h, --help              print this help and exit
   -V, --version           print the version and exit
 
-Exit status: 0 stopped by a signal or --help/--version; 1 could not start
-or keep running; 2 usage error.
+Exit status: 0 stopped by a signal, or --help, --version or a passed
+--check; 1 could not start or keep running, or --check found problems;
+2 usage error.
 ";
 
 /// What the command line asks for.
@@ -531,6 +538,17 @@ mod tests {
         match run(line) {
             Ok((Command::Run(config), _)) => config,
             other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn help_lists_every_option() {
+        for spec in SPECS {
+            assert!(HELP.contains(spec.long), "{} missing from --help", spec.long);
+            if let Some(short) = spec.short {
+                let form = format!("-{}, {}", short as char, spec.long);
+                assert!(HELP.contains(&form), "{form} missing from --help");
+            }
         }
     }
 

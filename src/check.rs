@@ -156,9 +156,9 @@ pub fn run(config: &Config<'_>, table: &mut Table) -> i32 {
 
     out.clear();
     if problems == 0 {
-        out.push_bytes(b"check passed: ");
+        out.push_bytes(b"check passed, traps: ");
         out.push_u64(table.len() as u64);
-        out.push_bytes(b" traps\n");
+        out.push(b'\n');
         write_stdout(out.as_bytes());
         EXIT_OK
     } else {
