@@ -9,6 +9,8 @@
 #   make install         install the binary to $(DESTDIR)$(PREFIX)/sbin and
 #                        the man page to $(DESTDIR)$(MANDIR)/man8
 #   make demo            run ttrapd in the foreground on a decoy file
+#   make fuzz            run each fuzz target for FUZZ_SECONDS (default 60)
+#                        with cargo-fuzz on the nightly toolchain
 #   make bench           measure ttrapd against inotifywait and fatrace and
 #                        write docs/benchmarks.md and docs/latency.png
 #                        (needs root; takes several minutes)
@@ -20,10 +22,11 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 CARGO ?= cargo
 BIN := target/release/ttrapd
+FUZZ_SECONDS ?= 60
 
 BENCH_HELPERS := target/bench/inotify_floor target/bench/pread_loop
 
-.PHONY: all build test e2e install demo clean bench bench-smoke
+.PHONY: all build test e2e install demo fuzz clean bench bench-smoke
 
 all: build
 
@@ -44,6 +47,9 @@ install: build
 
 demo: build
 	sh scripts/demo.sh $(BIN)
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) sh fuzz/run.sh
 
 clean:
 	$(CARGO) clean

@@ -71,9 +71,12 @@ impl Fan {
     /// CAP_SYS_ADMIN).
     pub fn open(mode: Fanotify) -> Result<Fan, Errno> {
         let common = FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE;
+        // O_NONBLOCK: the kernel opens each event's descriptor with these
+        // flags, and ttrapd never reads from it.
         let event_flags = linux_raw_sys::general::O_RDONLY
             | linux_raw_sys::general::O_CLOEXEC
-            | linux_raw_sys::general::O_LARGEFILE;
+            | linux_raw_sys::general::O_LARGEFILE
+            | linux_raw_sys::general::O_NONBLOCK;
         if mode == Fanotify::Permission {
             match sys::fanotify_init(common | FAN_CLASS_CONTENT, event_flags) {
                 Ok(group) => return Ok(Fan { group, permission: true }),

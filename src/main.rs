@@ -75,7 +75,44 @@ pub fn main(args: rt::Args) -> i32 {
         Err(error) => return usage_error(&error),
     }
 
+    if let Err(status) = ensure_descriptors() {
+        return status;
+    }
     start(args, probe.check)
+}
+
+/// Descriptors the daemon may hold at once: stdio, `/dev/kmsg`, the syslog
+/// socket, signalfd, inotify, fanotify, the pidfile, four collectors, and
+/// while it handles an event, the event's descriptor, a `/proc` file and
+/// directory, and a hook's pipe.
+const MIN_DESCRIPTORS: u64 = 20;
+
+/// Raises the soft open-file limit to the hard one, and refuses to start
+/// when even that leaves too few: out of descriptors, fanotify could not
+/// hand over events and the kernel would refuse the waiting opens.
+fn ensure_descriptors() -> Result<(), i32> {
+    use rustix::process::{Resource, Rlimit};
+    let limit = rustix::process::getrlimit(Resource::Nofile);
+    let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+    if limit.current < limit.maximum {
+        // A refusal leaves the soft limit, which the check below judges.
+        let _ = rustix::process::setrlimit(Resource::Nofile, raised);
+    }
+    let now = rustix::process::getrlimit(Resource::Nofile).current;
+    match now {
+        Some(count) if count < MIN_DESCRIPTORS => {
+            let mut value = Buf::<24>::new();
+            value.push_u64(count);
+            let failure = Failure {
+                action: "run with the open-file limit (RLIMIT_NOFILE) of",
+                object: value.as_bytes(),
+                errno: Errno::MFILE.raw_os_error(),
+                hint: "raise it to at least 20, for example with ulimit -n 1024",
+            };
+            Err(fail_before_log(&failure))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Loads the configuration, then checks it (`--check`) or runs the daemon;

@@ -31,6 +31,8 @@ pub struct Culprit {
     pub pid: u32,
     /// Whether `/proc/PID/stat` could be read at all.
     alive: bool,
+    /// `/proc/PID/stat` exists but could not be read.
+    unreadable: bool,
     /// The pid was reused by another process while it was being read.
     reused: bool,
     start_time: u64,
@@ -60,6 +62,7 @@ impl Culprit {
         Self {
             pid: 0,
             alive: false,
+            unreadable: false,
             reused: false,
             start_time: 0,
             ppid: 0,
@@ -110,11 +113,20 @@ impl Culprit {
         let mut text = [0u8; PROC_TEXT_BYTES];
 
         // stat first: its start time tells a reused pid apart at the end.
-        let Ok(len) = read_proc(pid, b"stat", &mut text) else { return };
+        let len = match read_proc(pid, b"stat", &mut text) {
+            Ok(len) => len,
+            // Gone; other errors (out of descriptors) mean it could not be
+            // read, which is not the same thing.
+            Err(Errno::NOENT) | Err(Errno::SRCH) => return,
+            Err(_) => {
+                self.unreadable = true;
+                return;
+            }
+        };
         let Some(stat) = procfs::parse_stat(&text[..len]) else { return };
-        // A zombie has given up its memory, files and directory: nothing
-        // more is left to read than its name.
-        if matches!(stat.state, b'Z' | b'X') {
+        // A process in exit(2), or a zombie, has given up or is giving up
+        // its memory, files and directory: only its name would be left.
+        if matches!(stat.state, b'Z' | b'X') || stat.flags & procfs::PF_EXITING != 0 {
             return;
         }
         self.alive = true;
@@ -261,7 +273,7 @@ impl Culprit {
     pub fn push_fields(&self, line: &mut Line) {
         line.num("pid", self.pid.into());
         if !self.alive {
-            line.word("proc", "exited");
+            line.word("proc", if self.unreadable { "unreadable" } else { "exited" });
             return;
         }
         if self.reused {
@@ -297,9 +309,10 @@ impl Culprit {
         } else {
             line.word("cwd", "unreadable");
         }
-        if !self.cmd_read {
+        // An empty command line is one the kernel no longer has.
+        if !self.cmd_read || self.cmd.is_empty() {
             line.word("cmd", "unreadable");
-        } else if !self.cmd.is_empty() {
+        } else {
             line.field("cmd", self.cmd.as_bytes(), CMD_FIELD_CAP);
         }
         if !self.chain.is_empty() {

@@ -13,6 +13,8 @@ pub struct Stat<'a> {
     /// The state letter: `R`, `S`, `D`, `Z` (zombie), `X` (dead), ...
     pub state: u8,
     pub ppid: u32,
+    /// Kernel flags of the task, such as [`PF_EXITING`].
+    pub flags: u32,
     /// Controlling terminal as an encoded device number; 0 for none.
     pub tty_nr: u32,
     /// Start time in clock ticks after boot; tells a reused pid apart.
@@ -37,16 +39,22 @@ pub fn parse_stat(text: &[u8]) -> Option<Stat<'_>> {
         fields.next()
     };
     let state = *nth(0)?.first()?; // field 3
-    let ppid = parse_u64(nth(0)?)? as u32; // field 4
-    let tty_nr = parse_i64(nth(2)?)? as u32; // field 7
-    let start_time = parse_u64(nth(14)?)?; // field 22
-    Some(Stat { comm, state, ppid, tty_nr, start_time })
+    let ppid = parse_u32(nth(0)?)?; // field 4
+    // The kernel prints tty_nr with %d; the device number is its bits.
+    let tty_nr = parse_i32(nth(2)?)? as u32; // field 7
+    let flags = parse_u32(nth(1)?)?; // field 9
+    let start_time = parse_u64(nth(12)?)?; // field 22
+    Some(Stat { comm, state, ppid, tty_nr, flags, start_time })
 }
 
-fn parse_i64(text: &[u8]) -> Option<i64> {
+/// `PF_EXITING` in the flags of `/proc/PID/stat`: the process is past the
+/// point of no return in `exit(2)`, and its memory and files may be gone.
+pub const PF_EXITING: u32 = 0x4;
+
+fn parse_i32(text: &[u8]) -> Option<i32> {
     match text.strip_prefix(b"-") {
-        Some(digits) => parse_u64(digits).map(|n| -(n as i64)),
-        None => parse_u64(text).map(|n| n as i64),
+        Some(digits) => i32::try_from(parse_u64(digits)?).ok().map(|n| -n),
+        None => i32::try_from(parse_u64(text)?).ok(),
     }
 }
 
@@ -221,11 +229,9 @@ impl EnvSearch {
 /// `SSH_CLIENT` value, if it looks like an IPv4 or IPv6 address.
 pub fn ssh_client_address(value: &[u8]) -> Option<&[u8]> {
     let word = value.split(|&b| b == b' ').next()?;
-    let looks_like_ip = !word.is_empty()
-        && word.len() <= 45
-        && word.iter().all(|b| b.is_ascii_hexdigit() || *b == b'.' || *b == b':')
-        && (word.contains(&b'.') || word.contains(&b':'));
-    if looks_like_ip { Some(word) } else { None }
+    let valid =
+        crate::rfc5424::parse_ipv4(word).is_some() || crate::rfc5424::parse_ipv6(word).is_some();
+    if valid { Some(word) } else { None }
 }
 
 /// The socket state code of an established TCP connection.
@@ -347,6 +353,22 @@ mod tests {
     }
 
     #[test]
+    fn stat_extreme_numbers_do_not_panic() {
+        let text = b"1 (x) S 1 2 3 -9223372036854775808 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5";
+        assert!(parse_stat(text).is_none());
+        let text = b"1 (x) S 1 2 3 9223372036854775808 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5";
+        assert!(parse_stat(text).is_none());
+        let text = b"1 (x) S 4294967297 2 3 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 5";
+        assert!(parse_stat(text).is_none(), "ppid above u32 must not wrap");
+        let found = parse_stat(b"()S 7 0 \0 -9223372036854775808");
+        assert!(found.is_none());
+        let text = b"1 (x) S 1 2 3 -1 0 4194564 0 0 0 0 0 0 0 0 0 0 0 0 5";
+        let stat = parse_stat(text).unwrap();
+        assert_eq!(stat.tty_nr, u32::MAX);
+        assert_eq!(stat.flags & PF_EXITING, PF_EXITING);
+    }
+
+    #[test]
     fn stat_garbage_is_rejected() {
         assert!(parse_stat(b"").is_none());
         assert!(parse_stat(b"1 (x").is_none());
@@ -429,6 +451,22 @@ mod tests {
         assert_eq!(ssh_client_address(b"x;rm -rf / 1 2 3"), None);
         assert_eq!(ssh_client_address(b""), None);
         assert_eq!(ssh_client_address(b"1234"), None);
+        for bogus in [
+            &b"... 1"[..],
+            b": 1",
+            b"999.999.999.999 1",
+            b"1.2.3.4.5.6.7.8 1",
+            b"deadbeef.cafe 1",
+            b"1.2.3.04x 1",
+        ] {
+            assert_eq!(ssh_client_address(bogus), None, "{:?}", String::from_utf8_lossy(bogus));
+        }
+        assert_eq!(
+            ssh_client_address(b"::ffff:192.0.2.1 1 ::1 22"),
+            None,
+            "mixed form is not parsed"
+        );
+        assert_eq!(ssh_client_address(b"::1 1 ::1 22"), Some(&b"::1"[..]));
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub fn parse_url(url: &[u8]) -> Result<Destination, UrlError> {
     Ok(Destination { transport, address, is_ipv6, port })
 }
 
-fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
+/// Parses a dotted IPv4 literal of exactly four decimal parts.
+pub fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
     let mut out = [0u8; 4];
     let mut parts = text.split(|&b| b == b'.');
     for byte in &mut out {
@@ -88,7 +89,8 @@ fn parse_ipv4(text: &[u8]) -> Option<[u8; 4]> {
     Some(out)
 }
 
-fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {
+/// Parses an IPv6 literal of hexadecimal groups, with at most one `::`.
+pub fn parse_ipv6(text: &[u8]) -> Option<[u8; 16]> {
     // Groups before and after a "::", each at most eight in all.
     let (head, tail) = match text.windows(2).position(|w| w == b"::") {
         Some(at) => (&text[..at], Some(&text[at + 2..])),

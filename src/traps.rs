@@ -560,10 +560,13 @@ impl Table {
         self.anchor(index);
         let path = self.path_cstr(index);
         let stat = fs::statat(CWD, path, AtFlags::empty())?;
-        let is_dir = FileType::from_raw_mode(stat.st_mode) == FileType::Directory;
-        // fanotify takes over opens, reads and writes where it can mark the
-        // inode; some file systems refuse marks, and inotify covers those.
-        let fan = self.fan.as_ref().is_some_and(|fan| fan.mark(path, is_dir).is_ok());
+        let file_type = FileType::from_raw_mode(stat.st_mode);
+        let is_dir = file_type == FileType::Directory;
+        // fanotify takes over opens where it can mark the inode. It reports
+        // no opens of FIFOs and device nodes, and some file systems refuse
+        // marks; inotify covers those.
+        let markable = is_dir || file_type == FileType::RegularFile;
+        let fan = markable && self.fan.as_ref().is_some_and(|fan| fan.mark(path, is_dir).is_ok());
         let mask = if fan { TRAP_MASK & !FANOTIFY_COVERS } else { TRAP_MASK };
         let wd = fs::inotify::add_watch(self.inotify(), path, watch_flags(mask))?;
         let stat = fs::statat(CWD, path, AtFlags::empty())?;
