@@ -67,7 +67,7 @@ Exit status: 0 stopped by a signal, or --help, --version or a passed
 2 usage error.
 ";
 
-/// What the command line asks for.
+/// Action requested by the command line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command<'a> {
     Run(Config<'a>),
@@ -75,7 +75,7 @@ pub enum Command<'a> {
     Version,
 }
 
-/// How fanotify is used to name the process behind an access.
+/// Use of fanotify to name the process behind an access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fanotify {
     /// Permission events: the opener waits until ttrapd has read `/proc`.
@@ -276,7 +276,7 @@ where
     }
 }
 
-/// What [`parse_onto`] found.
+/// Result of [`parse_onto`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed<'a> {
     /// `--help` or `--version`.

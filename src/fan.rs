@@ -19,13 +19,13 @@ use crate::proc::Culprit;
 use crate::sys;
 use crate::traps::Table;
 
-/// The fanotify group and whether it asks for permission events.
+/// The fanotify group, and whether it requests permission events.
 pub struct Fan {
     group: OwnedFd,
     permission: bool,
 }
 
-/// What to do with an access once its process is known.
+/// Policy for an access once its process is known.
 pub struct Policy {
     /// Refuse opens of every trap (`--deny`).
     pub deny: bool,

@@ -350,8 +350,9 @@ fn warn_unmarked(table: &Table, log: &mut Logger) {
     }
 }
 
-/// The event loop: waits on inotify and the signalfd and handles what
-/// arrives. Returns the exit status when a stop signal comes.
+/// Runs the event loop: waits on inotify, fanotify, the signalfd and the
+/// collectors, and handles what arrives. Returns the exit status when a
+/// stop signal comes.
 fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
     let buffer = event_buffer();
     let mut fan_buffer = [0u8; fan::BUFFER_BYTES];
@@ -513,7 +514,7 @@ fn handle_inotify(table: &mut Table, log: &mut Logger, batch: &[u8]) {
     table.refresh_touched();
 }
 
-/// What a signal asks the event loop to do.
+/// Action a signal requests from the event loop.
 enum Signal {
     None,
     Stop(i32),
@@ -534,7 +535,7 @@ fn read_signal(table: &mut Table, log: &mut Logger, signals: &OwnedFd) -> Signal
     let name = ttrapd::names::signal_name(info.signo).unwrap_or("unknown");
     match info.signo {
         SIGTERM | SIGINT | SIGQUIT => {
-            // Counts held back by flood control are said before the end.
+            // Counts held back by flood control are logged before the end.
             table.close_windows(true, log);
             let stats = table.stats;
             let line = log.begin(Kind::Stop);

@@ -26,7 +26,7 @@ const MAX_SOCKETS: usize = 32;
 /// command line is cut here, well past the length an alert keeps.
 const PROC_TEXT_BYTES: usize = 2048;
 
-/// What could be learnt about one process.
+/// Details read about one process.
 pub struct Culprit {
     pub pid: u32,
     /// Whether `/proc/PID/stat` could be read at all.
@@ -52,7 +52,7 @@ pub struct Culprit {
     ancestors: [u32; MAX_ANCESTORS],
     ancestor_count: usize,
     from: Buf<64>,
-    /// Where `from` came from: "ssh-env" or "tcp".
+    /// Source of `from`: "ssh-env" or "tcp".
     from_source: &'static str,
     remote_searched: bool,
 }

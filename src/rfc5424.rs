@@ -31,7 +31,7 @@ pub struct Destination {
     pub port: u16,
 }
 
-/// Why a destination URL was rejected.
+/// Reason a destination URL was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UrlError {
     /// Neither `udp://` nor `tcp://`.

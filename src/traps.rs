@@ -34,7 +34,7 @@ use ttrapd::path;
 use crate::fan::Fan;
 use crate::logger::Logger;
 
-/// Events that a trap's own watch asks for.
+/// Events requested by a trap's own watch.
 const TRAP_MASK: u32 = IN_OPEN
     | IN_ACCESS
     | IN_MODIFY
@@ -58,7 +58,7 @@ const FANOTIFY_COVERS: u32 = IN_OPEN;
 /// inotify event counts as its twin, in milliseconds.
 const TWIN_WINDOW_MS: u64 = 1000;
 
-/// Events that an anchor watch on a parent or ancestor directory asks for.
+/// Events requested by an anchor watch on a parent or ancestor directory.
 const ANCHOR_MASK: u32 = IN_CREATE
     | IN_DELETE
     | IN_MOVED_FROM
@@ -72,8 +72,8 @@ fn watch_flags(mask: u32) -> fs::inotify::WatchFlags {
     fs::inotify::WatchFlags::from_bits_retain(mask)
 }
 
-/// What `stat` said about a trap when it was last looked at; compared after
-/// lost events to find changes the lost events would have reported.
+/// The `stat` fields of a trap when it was last looked at. After lost
+/// events, a comparison finds the changes those events would have reported.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 struct Snapshot {
     dev: u64,
@@ -194,7 +194,7 @@ pub struct ArmError {
     pub errno: Errno,
 }
 
-/// Why a path could not be added to the table.
+/// Reason a path could not be added to the table.
 pub enum AddError {
     TooMany,
     ArenaFull,
@@ -209,7 +209,7 @@ static mut TRAPS: [[Trap; MAX_TRAPS]; 2] = [[Trap::EMPTY; MAX_TRAPS]; 2];
 static TAKEN: [AtomicBool; 2] = [AtomicBool::new(false), AtomicBool::new(false)];
 
 pub struct Table {
-    /// Which static storage slot this table uses.
+    /// Index of the static storage slot this table uses.
     slot: usize,
     arena: &'static mut [u8; PATH_ARENA_BYTES],
     arena_len: usize,
@@ -578,7 +578,7 @@ impl Table {
         Ok(())
     }
 
-    /// Arms trap `index` again after its path reappeared, and says so.
+    /// Arms trap `index` again after its path reappeared, and logs a REARM line.
     fn rearm(&mut self, index: usize, log: &mut Logger) {
         match self.arm(index) {
             Ok(()) => {
