@@ -26,6 +26,8 @@ fi
 "$cargo" "$toolchain" fuzz build -a
 
 failed=""
+passed=0
+failures=0
 for target in $("$cargo" "$toolchain" fuzz list); do
     mkdir -p "work/$target"
     log="work/$target.log"
@@ -48,11 +50,17 @@ for target in $("$cargo" "$toolchain" fuzz list); do
     elapsed=$(($(date +%s) - started))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     printf '%-14s %-6s %12s executions in %ss\n' "$target" "$result" "${runs:-?}" "$elapsed"
+    if [ "$result" = ok ]; then
+        passed=$((passed + 1))
+    else
+        failures=$((failures + 1))
+    fi
     if [ "$result" = FAILED ]; then
         grep -E 'panicked|ERROR|SUMMARY|Test unit written|^Output of' "$log" | head -n 12 | sed 's/^/    /'
     fi
 done
 
+echo "fuzz: $passed passed, $failures failed"
 if [ -n "$failed" ]; then
     echo "fuzzing failed:$failed (logs in fuzz/work/TARGET.log)" >&2
     exit 1

@@ -23,9 +23,13 @@ exists). Trip the trap by hand from another terminal, for example:
     chmod 600 $decoy
     rm $decoy && touch $decoy
 
-Press Ctrl-C to stop.
-
 TEXT
+if [ -n "${DEMO_SECONDS:-}" ]; then
+    echo "The demo stops by itself after $DEMO_SECONDS seconds."
+else
+    echo "Press Ctrl-C to stop."
+fi
+echo
 
 # Read the decoy a moment after start so the first alert shows at once.
 ( sleep 1; cat "$decoy" > /dev/null ) &

@@ -105,8 +105,25 @@ pub fn run(config: &Config<'_>, table: &mut Table) -> i32 {
                         );
                     }
                 }
-                if table.denies(index) {
+                let settings = table.settings(index);
+                if settings.deny {
                     out.push_bytes(b" deny=yes");
+                }
+                if let Some(quiet) = settings.quiet {
+                    out.push_bytes(b" quiet=");
+                    out.push_u64(quiet.into());
+                }
+                if settings.events != 0 {
+                    out.push_bytes(b" events=");
+                    let names = ttrapd::flood::EVENTS.iter().enumerate();
+                    let mut first = true;
+                    for (_, name) in names.filter(|(bit, _)| settings.events & (1 << bit) != 0) {
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        out.push_str(name);
+                    }
                 }
             }
             Err(errno) => {
@@ -121,30 +138,66 @@ pub fn run(config: &Config<'_>, table: &mut Table) -> i32 {
     }
 
     out.clear();
+    out.push_bytes(b"settings quiet=");
+    out.push_u64(config.quiet.into());
+    out.push_bytes(b" heartbeat=");
+    out.push_u64(config.heartbeat.into());
+    out.push_bytes(b" deny=");
+    out.push_str(if config.deny { "yes" } else { "no" });
+    out.push(b'\n');
+
+    // The syslog socket: a missing one is no problem, lines then go to
+    // /dev/kmsg, but the plan says so.
     out.push_bytes(b"syslog ");
     out.push_bytes(config.log_socket);
-    out.push(b'\n');
+    let socket = ttrapd::path::AbsPath::<108>::new(table.cwd(), config.log_socket);
+    match socket.map(|path| crate::logger::connect_socket(path.as_cstr())) {
+        Some(Ok((_, stream))) => {
+            out.push_str(if stream { " reachable stream\n" } else { " reachable datagram\n" })
+        }
+        Some(Err(errno)) => {
+            out.push_bytes(b" unreachable ");
+            ttrapd::report::push_errno(&mut out, errno.raw_os_error());
+            out.push_bytes(b"; lines would go to /dev/kmsg\n");
+        }
+        None => {
+            out.push_bytes(b" invalid\n");
+            problem(&mut problems, &[b"syslog socket path ", config.log_socket, b" is too long"]);
+        }
+    }
     for remote in config.remotes() {
         out.push_bytes(b"remote ");
-        out.push_str(if remote.transport == ttrapd::rfc5424::Transport::Tcp {
-            "tcp"
-        } else {
-            "udp"
-        });
-        out.push_bytes(b" port=");
-        out.push_u64(remote.port.into());
+        crate::remote::push_destination(&mut out, remote);
         out.push(b'\n');
+    }
+    for exe in config.allowed() {
+        out.push_bytes(b"allow ");
+        out.push_bytes(exe);
+        let path = ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", exe);
+        match path.map(|p| fs::access(p.as_cstr(), fs::Access::EXEC_OK)) {
+            Some(Ok(())) => out.push_bytes(b" executable\n"),
+            _ => out.push_bytes(b" not an executable here\n"),
+        }
     }
     if let Some(program) = config.exec {
         out.push_bytes(b"hook ");
         out.push_bytes(program);
         let path = ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", program);
-        let usable = path.is_some_and(|p| fs::access(p.as_cstr(), fs::Access::EXEC_OK).is_ok());
-        if usable {
-            out.push_bytes(b" executable\n");
-        } else {
-            out.push_bytes(b" not-executable\n");
-            problem(&mut problems, &[b"hook ", program, b" cannot be executed"]);
+        let checked = match &path {
+            Some(path) => fs::access(path.as_cstr(), fs::Access::EXEC_OK),
+            None => Err(rustix::io::Errno::NAMETOOLONG),
+        };
+        match checked {
+            Ok(()) => out.push_bytes(b" executable\n"),
+            Err(errno) => {
+                out.push_bytes(b" not-executable\n");
+                let mut reason = Buf::<128>::new();
+                ttrapd::report::push_errno(&mut reason, errno.raw_os_error());
+                problem(
+                    &mut problems,
+                    &[b"hook ", program, b" cannot be executed: ", reason.as_bytes()],
+                );
+            }
         }
     }
     if let Some(pidfile) = config.pidfile {

@@ -117,14 +117,16 @@ fn add_error<'a>(error: AddError, path: &'a [u8]) -> UsageError<'a> {
 }
 
 /// Builds the configuration from every source and adds its traps to
-/// `table`. Each problem goes to `report`; returns `None` if there was
-/// any. `--help` and `--version` must have been handled before.
+/// `table`. Each problem goes to `report`. With any problem, returns as an
+/// error what could be built, for `--check` to examine further, or `None`
+/// when a file could not even be read. `--help` and `--version` must have
+/// been handled before.
 pub fn load<'t>(
     args: Args,
     texts: &'t mut Texts,
     table: &mut Table,
     report: &mut dyn FnMut(&Problem<'_>),
-) -> Option<Config<'t>> {
+) -> Result<Config<'t>, Option<Config<'t>>> {
     // A first pass over the arguments finds --config and --cmdline; its
     // errors come again, and are reported, in the last pass.
     let mut meta = Config::default();
@@ -140,7 +142,7 @@ pub fn load<'t>(
                 value: raw,
                 expected: "a path shorter than 4096 bytes once made absolute",
             }));
-            return None;
+            return Err(None);
         }
         texts.path.push(0);
     }
@@ -150,11 +152,11 @@ pub fn load<'t>(
             Ok(()) => {}
             Err(Some(errno)) => {
                 report(&Problem::Read { path: path.to_bytes(), errno: errno.raw_os_error() });
-                return None;
+                return Err(None);
             }
             Err(None) => {
                 report(&Problem::TooBig { path: path.to_bytes(), max: CONFIG_BYTES });
-                return None;
+                return Err(None);
             }
         }
     }
@@ -162,7 +164,7 @@ pub fn load<'t>(
         if let Err(error) = read_file(c"/proc/cmdline", &mut texts.cmdline) {
             let errno = error.map_or(Errno::NAMETOOLONG.raw_os_error(), |e| e.raw_os_error());
             report(&Problem::Read { path: b"/proc/cmdline", errno });
-            return None;
+            return Err(None);
         }
     }
     let texts: &'t Texts = texts;
@@ -203,20 +205,20 @@ pub fn load<'t>(
         Ok(Parsed::Special(_)) => {}
         Err(error) => {
             report(&Problem::Usage(error));
-            return None;
+            return Err(Some(config));
         }
     }
     if failed {
-        return None;
+        return Err(Some(config));
     }
     if let Err(error) = args::validate(&config, traps) {
         report(&Problem::Usage(error));
-        return None;
+        return Err(Some(config));
     }
     if table.any_denies() && config.fanotify != Fanotify::Permission {
         let other = if config.fanotify == Fanotify::Off { "--no-fanotify" } else { "--no-perm" };
         report(&Problem::Usage(UsageError::Conflict("trap ... deny", other)));
-        return None;
+        return Err(Some(config));
     }
-    Some(config)
+    Ok(config)
 }

@@ -296,6 +296,21 @@ impl Logger {
             if !remote.is_active() {
                 continue;
             }
+            if remote.is_down() && !remote.down_reported {
+                // Said once an outage, so a wrong address does not go unseen.
+                remote.down_reported = true;
+                let errno = remote.last_error.raw_os_error();
+                let mut url = Buf::<64>::new();
+                remote.push_url(&mut url);
+                let line = self.begin(Kind::Warn);
+                line.word("what", "remote-unreachable");
+                line.text("dest", url.as_bytes());
+                line.errno(errno);
+                line.word("action", "queueing-and-retrying");
+                self.send();
+                continue;
+            }
+            let remote = &mut self.remotes[index];
             let (what, kind) = if remote.is_tcp() {
                 // A TCP collector is back, or has caught up after a full queue.
                 if !remote.was_down || !remote.is_idle() {
@@ -313,12 +328,17 @@ impl Logger {
                 ("remote-send-failed", Kind::Lost)
             };
             let dropped = core::mem::take(&mut remote.dropped);
+            let errno = remote.last_error.raw_os_error();
+            let udp = !remote.is_tcp();
             let mut url = Buf::<64>::new();
             remote.push_url(&mut url);
             let line = self.begin(kind);
             line.word("what", what);
             line.text("dest", url.as_bytes());
             line.num("dropped", dropped);
+            if udp {
+                line.errno(errno);
+            }
             self.send();
         }
     }
@@ -479,7 +499,7 @@ fn send_stream(
 /// Connects to the syslog socket at `path`, as a datagram socket or, when
 /// the socket is of the other type, as a stream. Returns the socket and
 /// whether it is a stream.
-fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
+pub fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
     let address = SocketAddrUnix::new(path)?;
     for (kind, stream) in [(SocketType::DGRAM, false), (SocketType::STREAM, true)] {
         let socket = net::socket_with(AddressFamily::UNIX, kind, SocketFlags::CLOEXEC, None)?;

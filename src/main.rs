@@ -130,9 +130,15 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
         load::format_problem(&mut text, problem);
         write_stderr(text.as_bytes());
     });
-    let Some(config) = config else {
-        // --check names every problem and exits 1, whatever the kind.
-        return if check_only { EXIT_FAILURE } else { status };
+    let config = match config {
+        Ok(config) => config,
+        // --check goes on to examine what it can, names every problem and
+        // exits 1, whatever the kind.
+        Err(Some(partial)) if check_only => {
+            check::run(&partial, &mut table);
+            return EXIT_FAILURE;
+        }
+        Err(_) => return if check_only { EXIT_FAILURE } else { status },
     };
     if config.check {
         return check::run(&config, &mut table);
@@ -174,15 +180,9 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
     // appears.
     let mut log =
         Logger::new(&socket_path, config.foreground, config.facility, config.severity, config.tag);
-    if let Err(errno) = log.open() {
-        let mut text = Buf::<512>::new();
-        text.push_bytes(b"ttrapd: warning: cannot connect to syslog socket ");
-        ttrapd::escape::push_quoted(&mut text, socket_path.as_bytes(), 200);
-        text.push_bytes(b": ");
-        report::push_errno(&mut text, errno.raw_os_error());
-        text.push_bytes(b"; lines go to /dev/kmsg until it accepts them\n");
-        write_stderr(text.as_bytes());
-    }
+    // Said once the start has succeeded, so that a failure's own message
+    // comes first.
+    let syslog_error = log.open().err();
     log.set_now(sys::monotonic_ms());
     log.set_remotes(config.remotes());
 
@@ -250,6 +250,15 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
         return fail(&mut log, &failure);
     }
     warn_unmarked(&table, &mut log);
+    if let Some(errno) = syslog_error {
+        let mut text = Buf::<512>::new();
+        text.push_bytes(b"ttrapd: warning: cannot connect to syslog socket ");
+        ttrapd::escape::push_quoted(&mut text, socket_path.as_bytes(), 200);
+        text.push_bytes(b": ");
+        report::push_errno(&mut text, errno.raw_os_error());
+        text.push_bytes(b"; lines go to /dev/kmsg until it accepts them\n");
+        write_stderr(text.as_bytes());
+    }
 
     let line = log.begin(Kind::Start);
     line.num("traps", table.len() as u64);

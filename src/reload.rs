@@ -46,7 +46,7 @@ pub fn reload(state: &mut State) {
             load::format_problem(&mut first_problem, problem);
         }
     });
-    let Some(config) = config else {
+    let Ok(config) = config else {
         let text = first_problem.as_bytes();
         let text = text.strip_prefix(b"ttrapd: ").unwrap_or(text);
         reject(log, "invalid-configuration", text.strip_suffix(b"\n").unwrap_or(text));

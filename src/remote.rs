@@ -50,6 +50,10 @@ pub struct Remote {
     pub was_down: bool,
     /// When the next report of dropped UDP datagrams may go out.
     pub report_at: u64,
+    /// The errno of the last failed connection or send.
+    pub last_error: Errno,
+    /// Whether the current outage of a TCP collector has been logged.
+    pub down_reported: bool,
 }
 
 static mut QUEUES: [[u8; REMOTE_QUEUE_BYTES]; MAX_REMOTES] = [[0; REMOTE_QUEUE_BYTES]; MAX_REMOTES];
@@ -78,6 +82,8 @@ pub fn make_slots() -> [Remote; MAX_REMOTES] {
         dropped: 0,
         was_down: false,
         report_at: 0,
+        last_error: Errno::NOTCONN,
+        down_reported: false,
     })
 }
 
@@ -100,6 +106,7 @@ impl Remote {
         self.dropped = 0;
         self.was_down = false;
         self.report_at = 0;
+        self.down_reported = false;
         self.active = destination.is_some();
         self.destination = destination.unwrap_or(UNUSED);
     }
@@ -114,31 +121,7 @@ impl Remote {
 
     /// Writes the destination as a URL.
     pub fn push_url(&self, out: &mut Bytes) {
-        let destination = &self.destination;
-        out.push_str(if self.is_tcp() { "tcp://" } else { "udp://" });
-        if destination.is_ipv6 {
-            out.push(b'[');
-            for group in 0..8 {
-                if group > 0 {
-                    out.push(b':');
-                }
-                let value = u16::from_be_bytes([
-                    destination.address[group * 2],
-                    destination.address[group * 2 + 1],
-                ]);
-                push_hex(out, value);
-            }
-            out.push(b']');
-        } else {
-            for (index, byte) in destination.address[..4].iter().enumerate() {
-                if index > 0 {
-                    out.push(b'.');
-                }
-                out.push_u64(u64::from(*byte));
-            }
-        }
-        out.push(b':');
-        out.push_u64(destination.port.into());
+        push_destination(out, &self.destination);
     }
 
     /// The socket to poll and the events to wait for, if any.
@@ -199,7 +182,8 @@ impl Remote {
         }
         let Some(socket) = &self.socket else { return };
         let flags = SendFlags::DONTWAIT | SendFlags::NOSIGNAL;
-        if net::send(socket, message, flags).is_err() {
+        if let Err(errno) = net::send(socket, message, flags) {
+            self.last_error = errno;
             // ECONNREFUSED reports an earlier datagram's ICMP error; this
             // one did not leave either. UDP cannot tell when a collector is
             // back, so the count is reported on a timer instead.
@@ -214,12 +198,16 @@ impl Remote {
                 self.socket = Some(socket);
                 self.link = if connected { Link::Up } else { Link::Connecting };
                 self.head_written = 0;
+                if connected {
+                    self.down_reported = false;
+                }
             }
-            Err(_) => self.fail(now),
+            Err(errno) => self.fail(now, errno),
         }
     }
 
-    fn fail(&mut self, now: u64) {
+    fn fail(&mut self, now: u64, errno: Errno) {
+        self.last_error = errno;
         self.socket = None;
         self.link = Link::Down;
         self.was_down = true;
@@ -238,9 +226,10 @@ impl Remote {
                 Ok(Ok(())) => {
                     self.link = Link::Up;
                     self.backoff_ms = BACKOFF_MIN_MS;
+                    self.down_reported = false;
                 }
-                _ => {
-                    self.fail(now);
+                Ok(Err(errno)) | Err(errno) => {
+                    self.fail(now, errno);
                     return;
                 }
             }
@@ -255,12 +244,12 @@ impl Remote {
             let mut ignored = [0u8; 64];
             match net::recv(socket, &mut ignored[..], net::RecvFlags::DONTWAIT) {
                 Ok((0, _)) => {
-                    self.fail(now);
+                    self.fail(now, Errno::CONNRESET);
                     return;
                 }
                 Ok(_) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                Err(_) => {
-                    self.fail(now);
+                Err(errno) => {
+                    self.fail(now, errno);
                     return;
                 }
             }
@@ -286,8 +275,8 @@ impl Remote {
             match net::send(socket, pending, SendFlags::DONTWAIT | SendFlags::NOSIGNAL) {
                 Ok(written) => self.consume(written),
                 Err(Errno::AGAIN) | Err(Errno::INTR) => return,
-                Err(_) => {
-                    self.fail(now);
+                Err(errno) => {
+                    self.fail(now, errno);
                     return;
                 }
             }
@@ -310,6 +299,11 @@ impl Remote {
         self.head_written = done;
     }
 
+    /// Reports whether a TCP collector cannot be reached now.
+    pub fn is_down(&self) -> bool {
+        self.is_tcp() && self.link == Link::Down
+    }
+
     /// Reports whether a TCP collector is caught up: connected with nothing
     /// queued.
     pub fn is_idle(&self) -> bool {
@@ -324,6 +318,34 @@ fn frame_length(queue: &[u8]) -> Option<usize> {
     let length = ttrapd::buf::parse_u64(&queue[..space])? as usize;
     let total = space + 1 + length;
     if total <= queue.len() { Some(total) } else { None }
+}
+
+/// Writes `destination` as a URL: `udp://192.0.2.1:514`,
+/// `tcp://[2001:db8:0:0:0:0:0:1]:514`.
+pub fn push_destination(out: &mut Bytes, destination: &Destination) {
+    let tcp = destination.transport == Transport::Tcp;
+    out.push_str(if tcp { "tcp://" } else { "udp://" });
+    if destination.is_ipv6 {
+        out.push(b'[');
+        for group in 0..8 {
+            if group > 0 {
+                out.push(b':');
+            }
+            let high = destination.address[group * 2];
+            let low = destination.address[group * 2 + 1];
+            push_hex(out, u16::from_be_bytes([high, low]));
+        }
+        out.push(b']');
+    } else {
+        for (index, byte) in destination.address[..4].iter().enumerate() {
+            if index > 0 {
+                out.push(b'.');
+            }
+            out.push_u64(u64::from(*byte));
+        }
+    }
+    out.push(b':');
+    out.push_u64(destination.port.into());
 }
 
 fn push_hex(out: &mut Bytes, value: u16) {

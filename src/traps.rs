@@ -398,23 +398,40 @@ impl Table {
     /// Closes the windows that are due (all of them with `force`) and
     /// writes a REPEAT line for each that held events back.
     pub fn close_windows(&mut self, force: bool, log: &mut Logger) {
-        let now = self.now;
         for index in 0..self.count {
-            let Some(counts) = self.traps[index].window.close(now, force) else { continue };
-            let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
-            if total == 0 {
-                continue;
-            }
-            self.stats.repeated += total;
+            self.close_window(index, force, log);
+        }
+    }
+
+    /// Closes the window of trap `index` if it is due (or `force`) and logs
+    /// what it held back: a REPEAT line for events of other processes, and
+    /// an ALLOWED line, at its lower severity, for `--allow` programs.
+    fn close_window(&mut self, index: usize, force: bool, log: &mut Logger) {
+        let Some(counts) = self.traps[index].window.close(self.now, force) else { return };
+        let allowed_slot = flood::event_index("allowed");
+        let allowed = u64::from(counts[allowed_slot]);
+        let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+        let others = total - allowed;
+        self.stats.repeated += total;
+        let window = self.traps[index].settings.quiet.map_or(self.quiet_ms / 1000, u64::from);
+        if others > 0 {
             let line = log.begin(Kind::Repeat);
             line.path("trap", self.path(index));
-            line.num("count", total);
-            for (name, &count) in flood::EVENTS.iter().zip(&counts) {
-                if count > 0 {
+            line.num("count", others);
+            for (slot, (name, &count)) in flood::EVENTS.iter().zip(&counts).enumerate() {
+                if count > 0 && slot != allowed_slot {
                     line.num(name, count.into());
                 }
             }
-            line.num("window", self.quiet_ms / 1000);
+            line.num("window", window);
+            log.send();
+        }
+        if allowed > 0 {
+            let line = log.begin(Kind::Allowed);
+            line.path("trap", self.path(index));
+            line.word("event", "repeat");
+            line.num("count", allowed);
+            line.num("window", window);
             log.send();
         }
     }
@@ -442,6 +459,11 @@ impl Table {
     /// setting.
     pub fn denies(&self, index: usize) -> bool {
         self.traps[index].settings.deny
+    }
+
+    /// Returns the settings a `trap` line gave trap `index`.
+    pub fn settings(&self, index: usize) -> TrapSettings {
+        self.traps[index].settings
     }
 
     /// Reports whether any trap refuses opens by its own setting.
@@ -582,6 +604,9 @@ impl Table {
     fn rearm(&mut self, index: usize, log: &mut Logger) {
         match self.arm(index) {
             Ok(()) => {
+                // A new file at the path starts a new window: the first
+                // access to it alerts at once.
+                self.close_window(index, true, log);
                 let line = log.begin(Kind::Rearm);
                 line.path("trap", self.path(index));
                 line.num("ino", self.traps[index].snapshot.ino);
