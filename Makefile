@@ -13,7 +13,7 @@
 #                        with cargo-fuzz on the nightly toolchain
 #   make bench           measure ttrapd against inotifywait and fatrace and
 #                        write docs/benchmarks.md and docs/latency.png
-#                        (needs root; takes several minutes)
+#                        (needs root; about 12 minutes on 2 cores)
 #   make bench-smoke     run every benchmark step with tiny counts, leaving
 #                        docs/ unchanged (also: BENCH_SMOKE=1 make bench)
 

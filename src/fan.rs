@@ -220,8 +220,9 @@ fn handle(
     // ttrapd's own accesses, and those of its hooks and whatever they
     // start, are not an intruder's.
     let own = pid == policy.own_pid || log.is_hook(pid) || {
-        if !culprit.describes(pid) {
-            culprit.gather(pid);
+        let now = table.now();
+        if !culprit.describes(pid, now) {
+            culprit.gather(pid, now);
         }
         culprit.descends_from(policy.own_pid)
     };
@@ -249,7 +250,7 @@ fn handle(
         log.send();
     }
     let Some(index) = target else { return };
-    culprit.find_tcp_peer();
+    culprit.find_tcp_peer(table.now());
 
     let is_dir_itself = table.is_dir(index) && entry.is_empty();
     let names = [

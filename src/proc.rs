@@ -55,6 +55,29 @@ pub struct Culprit {
     /// Source of `from`: "ssh-env" or "tcp".
     from_source: &'static str,
     remote_searched: bool,
+    /// When the start time was last checked, in monotonic milliseconds.
+    checked_at: u64,
+    /// The last TCP peer search, kept across processes.
+    peers: PeerCache,
+}
+
+/// Milliseconds during which a record's start time is not read again.
+const RECHECK_MS: u64 = 100;
+
+/// Milliseconds a TCP peer search result is reused for the same sockets.
+const PEER_CACHE_MS: u64 = 10_000;
+
+/// The result of the last TCP peer search. Reading `/proc/PID/net/tcp`
+/// walks the kernel's whole socket table, milliseconds on a big machine,
+/// and the commands of one shell share its sockets.
+#[derive(Clone, Copy)]
+struct PeerCache {
+    /// Combination of the socket inodes searched; 0 when empty.
+    key: u64,
+    at: u64,
+    found: bool,
+    peer: [u8; 64],
+    peer_len: usize,
 }
 
 impl Culprit {
@@ -83,19 +106,33 @@ impl Culprit {
             from: Buf::new(),
             from_source: "",
             remote_searched: false,
+            checked_at: 0,
+            peers: PeerCache { key: 0, at: 0, found: false, peer: [0; 64], peer_len: 0 },
         }
     }
 
     /// Reports whether this record already describes the running process
-    /// `pid`, so a burst of events from one process reads `/proc` once.
-    pub fn describes(&self, pid: u32) -> bool {
+    /// `pid` at `now` (monotonic milliseconds), so a burst of events from one
+    /// process reads `/proc` once. The start time is checked again at most
+    /// every [`RECHECK_MS`]: a pid is reused only after its process exits
+    /// and the kernel has handed out every other free pid, which takes far
+    /// longer.
+    pub fn describes(&mut self, pid: u32, now: u64) -> bool {
         if !self.alive || self.pid != pid {
             return false;
+        }
+        if now.saturating_sub(self.checked_at) < RECHECK_MS {
+            return true;
         }
         let mut text = [0u8; 1024];
         match read_proc(pid, b"stat", &mut text) {
             Ok(len) => {
-                procfs::parse_stat(&text[..len]).map(|s| s.start_time) == Some(self.start_time)
+                let same =
+                    procfs::parse_stat(&text[..len]).map(|s| s.start_time) == Some(self.start_time);
+                if same {
+                    self.checked_at = now;
+                }
+                same
             }
             // Gone since it was read: no other process holds the pid, so the
             // record still describes the process behind the event. This
@@ -107,9 +144,12 @@ impl Culprit {
 
     /// Reads everything about `pid` that does not need a scan of its
     /// descriptors.
-    pub fn gather(&mut self, pid: u32) {
+    pub fn gather(&mut self, pid: u32, now: u64) {
+        let peers = self.peers;
         *self = Self::new();
+        self.peers = peers;
         self.pid = pid;
+        self.checked_at = now;
         let mut text = [0u8; PROC_TEXT_BYTES];
 
         // stat first: its start time tells a reused pid apart at the end.
@@ -226,7 +266,7 @@ impl Culprit {
     /// Finds the peer of an established TCP connection held by the process
     /// or an ancestor, when the environment named no SSH client. This scans
     /// descriptors and the TCP tables, so it runs after the answer.
-    pub fn find_tcp_peer(&mut self) {
+    pub fn find_tcp_peer(&mut self, now: u64) {
         if !self.alive || !self.from.is_empty() || self.remote_searched {
             return;
         }
@@ -243,6 +283,18 @@ impl Culprit {
             return;
         }
         let wanted = &sockets[..count];
+        // The same set of sockets has the same peer: reuse a recent result.
+        let key = wanted.iter().fold(0x9e37_79b9_7f4a_7c15u64, |acc, &inode| {
+            acc ^ inode.wrapping_mul(0x0100_0000_01b3).rotate_left((inode % 61) as u32)
+        });
+        let cache = &self.peers;
+        if cache.key == key && now.saturating_sub(cache.at) < PEER_CACHE_MS {
+            if cache.found {
+                self.from.push_bytes(&cache.peer[..cache.peer_len]);
+                self.from_source = "tcp";
+            }
+            return;
+        }
         // The culprit may be gone by now; any process of the chain that
         // still runs shows the same network namespace's tables.
         let Some(&reader) = pids[..=self.ancestor_count].iter().find(|&&pid| {
@@ -251,12 +303,17 @@ impl Culprit {
         }) else {
             return;
         };
-        for table in [&b"net/tcp"[..], b"net/tcp6"] {
-            if scan_tcp_table(reader, table, wanted, &mut self.from) {
-                self.from_source = "tcp";
-                return;
-            }
+        let found = [&b"net/tcp"[..], b"net/tcp6"]
+            .iter()
+            .any(|table| scan_tcp_table(reader, table, wanted, &mut self.from));
+        if found {
+            self.from_source = "tcp";
         }
+        let peer = self.from.as_bytes();
+        let mut cache =
+            PeerCache { key, at: now.max(1), found, peer: [0; 64], peer_len: peer.len() };
+        cache.peer[..peer.len()].copy_from_slice(peer);
+        self.peers = cache;
     }
 
     /// Reports whether `pid` is the process or one of its ancestors.

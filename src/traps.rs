@@ -369,6 +369,11 @@ impl Table {
         self.now = now;
     }
 
+    /// Returns the time of the current loop turn, in monotonic milliseconds.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
     /// Counts one event on trap `index` and decides whether it alerts now
     /// or waits for the trap's REPEAT line.
     pub fn admit(&mut self, index: usize, event: &str) -> bool {
