@@ -34,6 +34,9 @@ directory or changing its entries, raises an alert in syslog.
                           named by pid only
       --no-fanotify       watch with inotify only; alerts then list the
                           processes holding the trap open instead
+      --no-holders        without fanotify, do not list the processes holding
+                          a trap open (a scan of every process's
+                          descriptors that delays each open alert)
       --deny              refuse every open of a trap (the opener gets
                           EPERM); needs fanotify permission events
       --allow EXE         opens by the executable at the absolute path EXE
@@ -100,6 +103,8 @@ pub struct Config<'a> {
     pub fanotify: Fanotify,
     /// Answer permission events with a refusal.
     pub deny: bool,
+    /// Without fanotify, list the processes holding a trap open.
+    pub holders: bool,
     /// Executables whose accesses are logged, not alerted; the first
     /// `allow_count` entries are set.
     pub allow: [&'a [u8]; MAX_ALLOW],
@@ -146,6 +151,7 @@ impl Default for Config<'_> {
             tag: b"ttrapd",
             fanotify: Fanotify::Permission,
             deny: false,
+            holders: true,
             allow: [b""; MAX_ALLOW],
             allow_count: 0,
             remotes: [NO_DESTINATION; MAX_REMOTES],
@@ -212,6 +218,7 @@ enum Opt {
     Version,
     NoPerm,
     NoFanotify,
+    NoHolders,
     Deny,
     Allow,
     Remote,
@@ -240,6 +247,7 @@ const SPECS: &[Spec] = &[
     Spec { long: "--tag", short: Some(b't'), takes_value: true, opt: Opt::Tag },
     Spec { long: "--no-perm", short: None, takes_value: false, opt: Opt::NoPerm },
     Spec { long: "--no-fanotify", short: None, takes_value: false, opt: Opt::NoFanotify },
+    Spec { long: "--no-holders", short: None, takes_value: false, opt: Opt::NoHolders },
     Spec { long: "--deny", short: None, takes_value: false, opt: Opt::Deny },
     Spec { long: "--allow", short: None, takes_value: true, opt: Opt::Allow },
     Spec { long: "--remote", short: Some(b'r'), takes_value: true, opt: Opt::Remote },
@@ -450,6 +458,7 @@ fn apply<'a>(
             }
         }
         Opt::NoFanotify => config.fanotify = Fanotify::Off,
+        Opt::NoHolders => config.holders = false,
         Opt::Deny => config.deny = true,
         Opt::Allow => {
             if value.first() != Some(&b'/') || value.len() >= PATH_MAX || value.contains(&0) {

@@ -237,6 +237,7 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
         log.set_hooks(hooks);
     }
     table.set_quiet(config.quiet);
+    table.set_holders(config.holders);
 
     // fanotify names the culprit; without it, inotify alone watches.
     let mode = match choose_fanotify(&config, &mut table, &mut log) {

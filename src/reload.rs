@@ -105,6 +105,7 @@ pub fn reload(state: &mut State) {
         }
     }
     table.set_quiet(config.quiet);
+    table.set_holders(config.holders);
     if let Err(error) = table.arm_all() {
         let failure = crate::arm_failure(&table, &error);
         let mut detail = Buf::<600>::new();

@@ -359,6 +359,12 @@ impl Table {
         Ok(())
     }
 
+    /// Sets whether alerts without fanotify list the processes holding the
+    /// trap open.
+    pub fn set_holders(&mut self, holders: bool) {
+        self.scan_holders = holders;
+    }
+
     /// Sets the flood-control window.
     pub fn set_quiet(&mut self, seconds: u32) {
         self.quiet_ms = u64::from(seconds) * 1000;
