@@ -250,7 +250,7 @@ fn handle(
         log.send();
     }
     let Some(index) = target else { return };
-    culprit.find_tcp_peer(table.now());
+    culprit.find_remote(table.now());
 
     let is_dir_itself = table.is_dir(index) && entry.is_empty();
     let names = [

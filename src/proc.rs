@@ -195,7 +195,9 @@ impl Culprit {
             }
         }
         self.read_ancestry(&mut text);
-        self.find_ssh_address(&mut text);
+        // The process's own environment goes before the answer, since a
+        // short-lived process is gone right after it; its ancestors' wait.
+        self.find_ssh_address(&mut text, true);
 
         // A pid reused while the files above were read would mix two
         // processes; the start time shows it.
@@ -240,37 +242,41 @@ impl Culprit {
 
     /// Looks for `SSH_CONNECTION` or `SSH_CLIENT` in the environment of the
     /// process, then of each ancestor.
-    fn find_ssh_address(&mut self, text: &mut [u8; PROC_TEXT_BYTES]) {
+    /// Looks for `SSH_CONNECTION` or `SSH_CLIENT` in the environment of the
+    /// process itself (`own`) or of its ancestors (not `own`), nearest
+    /// first, and sets `from` from the first one found.
+    fn find_ssh_address(&mut self, text: &mut [u8; PROC_TEXT_BYTES], own: bool) {
         let mut pids = [0u32; MAX_ANCESTORS + 1];
         pids[0] = self.pid;
         pids[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
-        for &pid in &pids[..=self.ancestor_count] {
+        let range = if own { 0..1 } else { 1..self.ancestor_count + 1 };
+        for &pid in &pids[range] {
             let mut search = EnvSearch::new();
             if !scan_environ(pid, &mut search, text) {
                 continue;
             }
-            match search.value().and_then(procfs::ssh_client_address) {
-                Some(address) => {
-                    self.from.push_bytes(address);
-                    self.from_source = "ssh-env";
-                }
-                None => {
-                    self.from.push_bytes(b"invalid");
-                    self.from_source = "ssh-env";
-                }
-            }
+            let address = search.value().and_then(procfs::ssh_client_address);
+            self.from.push_bytes(address.unwrap_or(b"invalid"));
+            self.from_source = "ssh-env";
             return;
         }
     }
 
-    /// Finds the peer of an established TCP connection held by the process
-    /// or an ancestor, when the environment named no SSH client. This scans
-    /// descriptors and the TCP tables, so it runs after the answer.
-    pub fn find_tcp_peer(&mut self, now: u64) {
+    /// Finds the remote address the process came from: an SSH client named
+    /// in the environment of the process or an ancestor, or else the peer of
+    /// an established TCP connection one of them holds. Environments can be
+    /// long and the TCP tables are slow to read, so this runs after the
+    /// answer; the ancestors it reads usually outlive the process.
+    pub fn find_remote(&mut self, now: u64) {
         if !self.alive || !self.from.is_empty() || self.remote_searched {
             return;
         }
         self.remote_searched = true;
+        let mut text = [0u8; PROC_TEXT_BYTES];
+        self.find_ssh_address(&mut text, false);
+        if !self.from.is_empty() {
+            return;
+        }
         let mut sockets = [0u64; MAX_SOCKETS];
         let mut count = 0;
         let mut pids = [0u32; MAX_ANCESTORS + 1];
