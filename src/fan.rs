@@ -242,6 +242,9 @@ fn handle(
         fan.unmark(&object);
     }
     drop(object);
+    if permission {
+        table.stats.answered += 1;
+    }
     if let Err(errno) = answered {
         let line = log.begin(Kind::Error);
         line.word("what", "fanotify-answer-failed");

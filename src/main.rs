@@ -54,6 +54,10 @@ const EXIT_USAGE: i32 = 2;
 /// Longest syslog socket path, `sun_path` with its NUL.
 const SOCKET_PATH_BYTES: usize = 108;
 
+/// How long the loop pauses after a turn in which flood control counted
+/// every event: 2 ms.
+const FLOOD_PAUSE_NS: i64 = 2_000_000;
+
 /// Bytes read from inotify at once: room for about 600 events with names.
 const EVENT_BUFFER_BYTES: usize = 16 * 1024;
 
@@ -438,6 +442,7 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
         let now = sys::monotonic_ms();
         table.set_now(now);
         log.set_now(now);
+        let before = table.stats;
 
         // Permission events first: a process is waiting on each.
         if ready[2] {
@@ -471,6 +476,17 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
             log.send();
             // Skip beats missed while stopped rather than sending a burst.
             next_heartbeat = now + heartbeat_ms;
+        }
+        // In a flood, every event of this turn was only counted. Waiting a
+        // moment lets the kernel merge the reads and writes that follow into
+        // one event, instead of waking up for each; an event that would
+        // alert waits at most this long. Not after permission events:
+        // those never merge, and each has a process waiting.
+        let counted = table.stats.events - before.events;
+        let quiet_turn = table.stats.alerts == before.alerts;
+        if counted > 0 && quiet_turn && table.stats.answered == before.answered {
+            let pause = rustix::time::Timespec { tv_sec: 0, tv_nsec: FLOOD_PAUSE_NS };
+            let _ = poll(&mut [], Some(&pause));
         }
         match signal {
             Signal::None => {}

@@ -236,6 +236,8 @@ pub struct Stats {
     pub events: u64,
     pub alerts: u64,
     pub repeated: u64,
+    /// Permission events answered.
+    pub answered: u64,
 }
 
 impl Drop for Table {
@@ -268,7 +270,7 @@ impl Table {
             scan_holders: true,
             quiet_ms: 0,
             now: 0,
-            stats: Stats { events: 0, alerts: 0, repeated: 0 },
+            stats: Stats { events: 0, alerts: 0, repeated: 0, answered: 0 },
         })
     }
 
