@@ -57,6 +57,10 @@ pub struct Culprit {
     remote_searched: bool,
     /// When the start time was last checked, in monotonic milliseconds.
     checked_at: u64,
+    /// Socket inodes held by the process and its parent, read before the
+    /// answer since a short-lived process is gone right after it.
+    sockets: [u64; MAX_SOCKETS],
+    socket_count: usize,
     /// The last TCP peer search, kept across processes.
     peers: PeerCache,
 }
@@ -107,6 +111,8 @@ impl Culprit {
             from_source: "",
             remote_searched: false,
             checked_at: 0,
+            sockets: [0; MAX_SOCKETS],
+            socket_count: 0,
             peers: PeerCache { key: 0, at: 0, found: false, peer: [0; 64], peer_len: 0 },
         }
     }
@@ -198,16 +204,32 @@ impl Culprit {
         // The process's own environment goes before the answer, since a
         // short-lived process is gone right after it; its ancestors' wait.
         self.find_ssh_address(&mut text, true);
+        if self.from.is_empty() {
+            collect_sockets(pid, &mut self.sockets, &mut self.socket_count);
+            if self.ancestor_count > 0 {
+                let parent = self.ancestors[0];
+                collect_sockets(parent, &mut self.sockets, &mut self.socket_count);
+            }
+        }
 
         // A pid reused while the files above were read would mix two
         // processes; the start time shows it.
-        let still_same = match read_proc(pid, b"stat", &mut text) {
-            Ok(len) => {
-                procfs::parse_stat(&text[..len]).map(|s| s.start_time) == Some(self.start_time)
-            }
-            Err(_) => true,
+        let (still_same, exited) = match read_proc(pid, b"stat", &mut text) {
+            Ok(len) => match procfs::parse_stat(&text[..len]) {
+                Some(stat) => (
+                    stat.start_time == self.start_time,
+                    matches!(stat.state, b'Z' | b'X') || stat.flags & procfs::PF_EXITING != 0,
+                ),
+                None => (true, false),
+            },
+            Err(_) => (true, true),
         };
         self.reused = !still_same;
+        // A process that began to exit while it was being read has lost its
+        // memory and files partway: what was read cannot be trusted whole.
+        if exited && !self.exe_read {
+            self.alive = false;
+        }
     }
 
     /// Follows the parent pids up to init, recording `pid:name` pairs.
@@ -277,14 +299,19 @@ impl Culprit {
         if !self.from.is_empty() {
             return;
         }
-        let mut sockets = [0u64; MAX_SOCKETS];
-        let mut count = 0;
-        let mut pids = [0u32; MAX_ANCESTORS + 1];
+        // The process and its parent were read before the answer; the
+        // others usually outlive the process.
+        let mut sockets = self.sockets;
+        let mut count = self.socket_count;
+        let mut pids = [0u32; MAX_ANCESTORS + 2];
         pids[0] = self.pid;
         pids[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
-        for &pid in &pids[..=self.ancestor_count] {
+        for &pid in self.ancestors[..self.ancestor_count].iter().skip(1) {
             collect_sockets(pid, &mut sockets, &mut count);
         }
+        // With the whole chain gone, ttrapd's own view of the tables is the
+        // best left, right for processes in its network namespace.
+        pids[self.ancestor_count + 1] = rustix::process::getpid().as_raw_nonzero().get() as u32;
         if count == 0 {
             return;
         }
@@ -303,7 +330,7 @@ impl Culprit {
         }
         // The culprit may be gone by now; any process of the chain that
         // still runs shows the same network namespace's tables.
-        let Some(&reader) = pids[..=self.ancestor_count].iter().find(|&&pid| {
+        let Some(&reader) = pids[..self.ancestor_count + 2].iter().find(|&&pid| {
             let mut probe = [0u8; 1];
             read_proc(pid, b"net/tcp", &mut probe).is_ok()
         }) else {

@@ -542,11 +542,17 @@ fn ssh_env_invalid() {
 
 /// Python program that connects to 127.0.0.1 port argv[2], keeps the
 /// connection open and runs cat on argv[1] through PRINT_PID_THEN_EXEC.
+/// Connects, runs cat, then keeps the connection a second longer, as the
+/// shell of a reverse shell outlives the commands it runs. ttrapd looks up
+/// the peer after it answered the open, and a connection closed by then
+/// has left the kernel's table of established sockets.
 const CONNECT_THEN_CAT: &str = "\
-import socket, subprocess, sys
+import socket, subprocess, sys, time
 connection = socket.create_connection(('127.0.0.1', int(sys.argv[2])))
 script = 'echo $$ && exec \"$@\"'
-sys.exit(subprocess.run(['sh', '-c', script, 'sh', 'cat', sys.argv[1]]).returncode)
+status = subprocess.run(['sh', '-c', script, 'sh', 'cat', sys.argv[1]]).returncode
+time.sleep(1)
+sys.exit(status)
 ";
 
 fn tcp_peer_of_ancestor() {
