@@ -221,10 +221,12 @@ fn handle(
     // start, are not an intruder's.
     let own = pid == policy.own_pid || log.is_hook(pid) || {
         let now = table.now();
-        if !culprit.describes(pid, now) {
+        if !culprit.describes(pid, now, permission) {
             culprit.gather(pid, now);
         }
-        culprit.descends_from(policy.own_pid)
+        // As pid 1 of a PID namespace ttrapd adopts every orphan, so
+        // descent says nothing there; its hooks are known by pid.
+        policy.own_pid != 1 && culprit.descends_from(policy.own_pid)
     };
     if own {
         if permission {

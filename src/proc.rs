@@ -118,14 +118,25 @@ impl Culprit {
     }
 
     /// Reports whether this record already describes the running process
-    /// `pid` at `now` (monotonic milliseconds), so a burst of events from one
+    /// `pid` at `now` (monotonic milliseconds), with `check_exe` also the
+    /// same executable, so a burst of events from one
     /// process reads `/proc` once. The start time is checked again at most
     /// every [`RECHECK_MS`]: a pid is reused only after its process exits
     /// and the kernel has handed out every other free pid, which takes far
     /// longer.
-    pub fn describes(&mut self, pid: u32, now: u64) -> bool {
+    pub fn describes(&mut self, pid: u32, now: u64, check_exe: bool) -> bool {
         if !self.alive || self.pid != pid {
             return false;
+        }
+        // execve keeps the pid and the start time; before a permission
+        // answer, which --allow and --deny decide by executable, the
+        // executable is compared as well.
+        if check_exe {
+            let mut exe = Buf::<256>::new();
+            let read = readlink_proc(pid, b"exe", &mut exe);
+            if read != self.exe_read || exe.as_bytes() != self.exe.as_bytes() {
+                return false;
+            }
         }
         if now.saturating_sub(self.checked_at) < RECHECK_MS {
             return true;

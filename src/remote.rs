@@ -126,6 +126,11 @@ impl Remote {
 
     /// The socket to poll and the events to wait for, if any.
     pub fn poll_interest(&self) -> Option<(rustix::fd::BorrowedFd<'_>, bool)> {
+        // A UDP socket is never polled: a pending ICMP error would keep it
+        // readable, and the next send collects the error anyway.
+        if !self.is_tcp() {
+            return None;
+        }
         let socket = self.socket.as_ref()?;
         let wants_write =
             self.link == Link::Connecting || (self.link == Link::Up && self.queued > 0);
