@@ -502,9 +502,14 @@ fn send_stream(
 pub fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
     let address = SocketAddrUnix::new(path)?;
     for (kind, stream) in [(SocketType::DGRAM, false), (SocketType::STREAM, true)] {
-        let socket = net::socket_with(AddressFamily::UNIX, kind, SocketFlags::CLOEXEC, None)?;
+        // Non-blocking for the connect: a stream receiver that stopped
+        // accepting would otherwise hold ttrapd in connect() for good.
+        let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
+        let socket = net::socket_with(AddressFamily::UNIX, kind, flags, None)?;
         match net::connect(&socket, &address) {
             Ok(()) => {
+                // Blocking again, bounded by the send timeout below.
+                rustix::fs::fcntl_setfl(&socket, rustix::fs::OFlags::empty())?;
                 // Without the timeout a stalled receiver could block the
                 // daemon longer; the socket still works.
                 let _ = net::sockopt::set_socket_timeout(
