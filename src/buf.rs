@@ -123,6 +123,19 @@ impl Bytes {
         self.push_u64(value.unsigned_abs());
     }
 
+    /// Appends `value` in lowercase hexadecimal without leading zeros, as
+    /// one group of an IPv6 address.
+    pub fn push_hex_u16(&mut self, value: u16) {
+        let mut started = false;
+        for shift in [12, 8, 4, 0] {
+            let digit = ((value >> shift) & 0xf) as u8;
+            if digit != 0 || started || shift == 0 {
+                started = true;
+                self.push(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
+            }
+        }
+    }
+
     /// Appends `value` as two lowercase hexadecimal digits.
     pub fn push_hex_byte(&mut self, value: u8) {
         const HEX: &[u8; 16] = b"0123456789abcdef";

@@ -173,21 +173,15 @@ pub fn run(config: &Config<'_>, table: &mut Table) -> i32 {
     for exe in config.allowed() {
         out.push_bytes(b"allow ");
         out.push_bytes(exe);
-        let path = ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", exe);
-        match path.map(|p| fs::access(p.as_cstr(), fs::Access::EXEC_OK)) {
-            Some(Ok(())) => out.push_bytes(b" executable\n"),
-            _ => out.push_bytes(b" not an executable here\n"),
+        match crate::hooks::check_executable(exe) {
+            Ok(()) => out.push_bytes(b" executable\n"),
+            Err(_) => out.push_bytes(b" not an executable here\n"),
         }
     }
     if let Some(program) = config.exec {
         out.push_bytes(b"hook ");
         out.push_bytes(program);
-        let path = ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", program);
-        let checked = match &path {
-            Some(path) => fs::access(path.as_cstr(), fs::Access::EXEC_OK),
-            None => Err(rustix::io::Errno::NAMETOOLONG),
-        };
-        match checked {
+        match crate::hooks::check_executable(program) {
             Ok(()) => out.push_bytes(b" executable\n"),
             Err(errno) => {
                 out.push_bytes(b" not-executable\n");

@@ -224,8 +224,8 @@ fn handle(
         if !culprit.describes(pid, now, permission) {
             culprit.gather(pid, now);
         }
-        // As pid 1 of a PID namespace ttrapd adopts every orphan, so
-        // descent says nothing there; its hooks are known by pid.
+        // As pid 1 of a PID namespace ttrapd adopts every orphan, so descent
+        // proves nothing there. Its hooks are recognised by pid instead.
         policy.own_pid != 1 && culprit.descends_from(policy.own_pid)
     };
     if own {

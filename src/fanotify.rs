@@ -57,7 +57,7 @@ pub struct Event {
     pub pid: i32,
 }
 
-/// Why a record could not be decoded. Records after it are not read,
+/// Reason a record could not be decoded. Records after it are not read,
 /// because their start is unknown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ParseError {

@@ -22,7 +22,7 @@ pub fn event_index(event: &str) -> usize {
     EVENTS.iter().position(|&name| name == event).unwrap_or(EVENTS.len() - 1)
 }
 
-/// What to do with one event.
+/// Decision about one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Send the alert (and run the hook).

@@ -101,7 +101,18 @@ impl Hooks {
     pub fn check(&self) -> Result<(), Errno> {
         rustix::fs::access(self.program(), rustix::fs::Access::EXEC_OK)
     }
+}
 
+/// Checks that the absolute path `program` names a file this process may
+/// execute, for hooks and `--allow` paths before they are used.
+pub fn check_executable(program: &[u8]) -> Result<(), Errno> {
+    match ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", program) {
+        Some(path) => rustix::fs::access(path.as_cstr(), rustix::fs::Access::EXEC_OK),
+        None => Err(Errno::NAMETOOLONG),
+    }
+}
+
+impl Hooks {
     /// Reports whether `pid` is a running hook or one that ended lately
     /// and whose pid no other process has taken since.
     pub fn owns(&self, pid: u32) -> bool {

@@ -249,8 +249,8 @@ impl Logger {
         }
     }
 
-    /// The sockets of remote collectors to poll: index, socket, and
-    /// whether to wait for writability.
+    /// Returns the socket of remote collector `index` to poll, and whether
+    /// to wait for writability.
     pub fn remote_interest(&self, index: usize) -> Option<(rustix::fd::BorrowedFd<'_>, bool)> {
         let remote = &self.remotes[index];
         if remote.is_active() { remote.poll_interest() } else { None }
@@ -320,7 +320,8 @@ impl Logger {
                 let kind = if remote.dropped > 0 { Kind::Lost } else { Kind::Warn };
                 ("remote-back", kind)
             } else {
-                // UDP shows no return; say at most once a minute what failed.
+                // UDP cannot show a collector's return, so failures are logged
+                // at most once a minute.
                 if remote.dropped == 0 || now < remote.report_at {
                     continue;
                 }
@@ -462,8 +463,8 @@ fn send_to_socket(
     Err(last)
 }
 
-/// The flags for a send: never a signal, and no waiting at all while the
-/// receiver is known to be stalled.
+/// Returns the flags for a send: never a signal, and no waiting at all
+/// while the receiver is known to be stalled.
 fn send_flags(stalled: bool) -> SendFlags {
     if stalled { SendFlags::NOSIGNAL | SendFlags::DONTWAIT } else { SendFlags::NOSIGNAL }
 }

@@ -21,7 +21,7 @@ pub struct Pidfile {
 static mut PATH: ttrapd::buf::Buf<{ ttrapd::limits::PATH_MAX }> = ttrapd::buf::Buf::new();
 static PATH_TAKEN: AtomicBool = AtomicBool::new(false);
 
-/// Why the pidfile could not be taken.
+/// Reason the pidfile could not be taken.
 pub enum PidfileError {
     /// Another process holds the lock; the pid it wrote, if readable.
     Locked(Option<u64>),

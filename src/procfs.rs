@@ -157,7 +157,7 @@ pub const ENV_VALUE_MAX: usize = 256;
 pub struct EnvSearch {
     /// Position inside the current entry.
     pos: usize,
-    /// Which names still match the current entry's start.
+    /// Flags for the names that still match the current entry's start.
     candidates: [bool; 2],
     /// Index of the name whose value is being copied.
     capturing: Option<usize>,
@@ -275,7 +275,7 @@ pub fn push_tcp_peer(out: &mut Bytes, line: &[u8], wanted: impl Fn(u64) -> bool)
                         out.push(b':');
                     }
                     let value = u16::from_be_bytes([bytes[group * 2], bytes[group * 2 + 1]]);
-                    push_hex(out, value);
+                    out.push_hex_u16(value);
                 }
                 out.push(b']');
             }
@@ -293,17 +293,6 @@ fn push_ipv4(out: &mut Bytes, bytes: [u8; 4]) {
             out.push(b'.');
         }
         out.push_u64(u64::from(*byte));
-    }
-}
-
-fn push_hex(out: &mut Bytes, value: u16) {
-    let mut started = false;
-    for shift in [12, 8, 4, 0] {
-        let digit = ((value >> shift) & 0xf) as u8;
-        if digit != 0 || started || shift == 0 {
-            started = true;
-            out.push(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
-        }
     }
 }
 

@@ -79,12 +79,7 @@ pub fn reload(state: &mut State) {
 
     // Check everything before anything changes.
     if let Some(program) = config.exec {
-        let path = ttrapd::path::AbsPath::<{ ttrapd::limits::PATH_MAX }>::new(b"", program);
-        let checked = match &path {
-            Some(path) => rustix::fs::access(path.as_cstr(), rustix::fs::Access::EXEC_OK),
-            None => Err(rustix::io::Errno::NAMETOOLONG),
-        };
-        if let Err(errno) = checked {
+        if let Err(errno) = crate::hooks::check_executable(program) {
             let mut detail = Buf::<512>::new();
             detail.push_bytes(program);
             detail.push_bytes(b": ");
@@ -116,7 +111,7 @@ pub fn reload(state: &mut State) {
         return;
     }
 
-    // Commit: say what the old table held back, then swap.
+    // Commit: log the counts the old table held back, then swap.
     old.close_windows(true, log);
     table.stats = old.stats;
     let mut added = 0;

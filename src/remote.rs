@@ -124,7 +124,8 @@ impl Remote {
         push_destination(out, &self.destination);
     }
 
-    /// The socket to poll and the events to wait for, if any.
+    /// Returns the socket to poll and whether to wait for writability, if
+    /// there is anything to wait for.
     pub fn poll_interest(&self) -> Option<(rustix::fd::BorrowedFd<'_>, bool)> {
         // A UDP socket is never polled: a pending ICMP error would keep it
         // readable, and the next send collects the error anyway.
@@ -338,7 +339,7 @@ pub fn push_destination(out: &mut Bytes, destination: &Destination) {
             }
             let high = destination.address[group * 2];
             let low = destination.address[group * 2 + 1];
-            push_hex(out, u16::from_be_bytes([high, low]));
+            out.push_hex_u16(u16::from_be_bytes([high, low]));
         }
         out.push(b']');
     } else {
@@ -351,17 +352,6 @@ pub fn push_destination(out: &mut Bytes, destination: &Destination) {
     }
     out.push(b':');
     out.push_u64(destination.port.into());
-}
-
-fn push_hex(out: &mut Bytes, value: u16) {
-    let mut started = false;
-    for shift in [12, 8, 4, 0] {
-        let digit = ((value >> shift) & 0xf) as u8;
-        if digit != 0 || started || shift == 0 {
-            started = true;
-            out.push(if digit < 10 { b'0' + digit } else { b'a' + digit - 10 });
-        }
-    }
 }
 
 /// Opens a non-blocking socket connected (or connecting) to `destination`;
