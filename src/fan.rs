@@ -17,7 +17,7 @@ use ttrapd::msg::Kind;
 use crate::logger::Logger;
 use crate::proc::Culprit;
 use crate::sys;
-use crate::traps::Table;
+use crate::traps::{Found, Table};
 
 /// The fanotify group, and whether it requests permission events.
 pub struct Fan {
@@ -33,6 +33,15 @@ pub struct Policy {
     allow: Buf<{ ALLOW_BYTES }>,
     pub own_pid: u32,
 }
+
+/// Every event bit a trap's mark can carry.
+const ALL_MARKED: u64 = PERM_EVENTS
+    | FAN_OPEN
+    | FAN_OPEN_EXEC
+    | FAN_ACCESS
+    | FAN_MODIFY
+    | FAN_ONDIR
+    | FAN_EVENT_ON_CHILD;
 
 /// Bytes for the `--allow` paths together.
 const ALLOW_BYTES: usize = 4096;
@@ -119,17 +128,24 @@ impl Fan {
         .map_err(Errno::from_raw_os_error)
     }
 
-    /// Removes every mark from the object that `object` refers to.
-    fn unmark(&self, object: &OwnedFd) {
-        let all = PERM_EVENTS
-            | FAN_OPEN
-            | FAN_OPEN_EXEC
-            | FAN_ACCESS
-            | FAN_MODIFY
-            | FAN_ONDIR
-            | FAN_EVENT_ON_CHILD;
+    /// Removes every mark from the object that `object` refers to, and
+    /// says whether it had one.
+    pub fn unmark(&self, object: &OwnedFd) -> bool {
+        sys::fanotify_mark(
+            self.group.as_fd(),
+            FAN_MARK_REMOVE,
+            ALL_MARKED,
+            object.as_raw_fd(),
+            None,
+        )
+        .is_ok()
+    }
+
+    /// Removes every mark from the inode at `path`.
+    pub fn unmark_path(&self, path: &core::ffi::CStr) {
+        let cwd = rustix::fs::CWD.as_raw_fd();
         let _ =
-            sys::fanotify_mark(self.group.as_fd(), FAN_MARK_REMOVE, all, object.as_raw_fd(), None);
+            sys::fanotify_mark(self.group.as_fd(), FAN_MARK_REMOVE, ALL_MARKED, cwd, Some(path));
     }
 
     fn answer(&self, event_fd: &OwnedFd, allow: bool) -> Result<(), Errno> {
@@ -211,8 +227,14 @@ fn handle(
 
     // Identify the trap and read /proc while the opener still waits.
     let mut entry = Buf::<256>::new();
-    let target = table.identify(&object, &mut entry);
-    if let Some(index) = target {
+    let mut seen = Buf::<256>::new();
+    let found = table.identify(&object, &mut entry, &mut seen);
+    let target = match found {
+        Found::Trap(index) | Found::Unresolved(index) => Some(index),
+        Found::Stale => None,
+    };
+    let unresolved = matches!(found, Found::Unresolved(_));
+    if let Found::Trap(index) = found {
         let read = event.mask & FAN_ACCESS != 0;
         table.note_fan_access(index, read, event.mask & FAN_MODIFY != 0);
     }
@@ -235,14 +257,13 @@ fn handle(
         return;
     }
     let allowed = culprit.exe_is(|exe| policy.allows(exe));
-    let deny = !allowed && target.is_some_and(|index| policy.deny || table.denies(index));
+    let deny = !allowed
+        && target.is_some_and(|index| {
+            policy.deny || table.denies(index) || (unresolved && table.any_dir_denies())
+        });
 
     // Answer before anything that can block.
     let answered = if permission { fan.answer(&object, !deny) } else { Ok(()) };
-    if target.is_none() {
-        // A trap's old inode, moved away or replaced: stop hearing of it.
-        fan.unmark(&object);
-    }
     drop(object);
     if permission {
         table.stats.answered += 1;
@@ -257,7 +278,7 @@ fn handle(
     let Some(index) = target else { return };
     culprit.find_remote(table.now());
 
-    let is_dir_itself = table.is_dir(index) && entry.is_empty();
+    let is_dir_itself = !unresolved && table.is_dir(index) && entry.is_empty();
     let names = [
         (FAN_OPEN_EXEC_PERM | FAN_OPEN_EXEC, "exec"),
         (FAN_OPEN_PERM | FAN_OPEN, if is_dir_itself { "list" } else { "open" }),
@@ -276,6 +297,10 @@ fn handle(
         line.word("event", name);
         if !entry.is_empty() {
             line.path("entry", entry.as_bytes());
+        }
+        if !seen.is_empty() {
+            // The path the opener used does not lead to the trap here.
+            line.path("path", seen.as_bytes());
         }
         if deny && bits & PERM_EVENTS != 0 {
             line.word("action", "denied");

@@ -188,6 +188,22 @@ impl Trap {
     };
 }
 
+/// Where a fanotify event's object lies, as far as the table can tell.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Found {
+    /// Trap `index` itself, or an entry of trapped directory `index`.
+    Trap(usize),
+    /// An entry of a trapped directory that could not be placed; `index`
+    /// is the trapped directory it is charged to.
+    Unresolved(usize),
+    /// An old inode of a trap or of a trapped directory, now unmarked.
+    Stale,
+}
+
+/// How many replaced trapped directories are remembered, so that their
+/// marks can be removed when an event shows where they went.
+const RETIRED_DIRS: usize = 8;
+
 /// A trap that could not be armed at start-up.
 pub struct ArmError {
     pub index: usize,
@@ -226,6 +242,10 @@ pub struct Table {
     /// Monotonic milliseconds of the current loop turn.
     now: u64,
     pub stats: Stats,
+    /// Device and inode of trapped directories since replaced, newest
+    /// overwriting oldest.
+    retired: [(u64, u64); RETIRED_DIRS],
+    retired_next: usize,
 }
 
 /// Event counts over the daemon's life. Every event either raised an alert
@@ -271,6 +291,8 @@ impl Table {
             quiet_ms: 0,
             now: 0,
             stats: Stats { events: 0, alerts: 0, repeated: 0, answered: 0 },
+            retired: [(0, 0); RETIRED_DIRS],
+            retired_next: 0,
         })
     }
 
@@ -533,39 +555,135 @@ impl Table {
         self.traps[index].touched = true;
     }
 
-    /// Finds the trap that a fanotify event's descriptor refers to: the
-    /// trap itself, or an entry of a trapped directory, whose name goes to
-    /// `entry`.
-    pub fn identify(&self, object: &OwnedFd, entry: &mut Buf<256>) -> Option<usize> {
-        let stat = fs::fstat(object).ok()?;
+    /// Finds the trap behind a fanotify event's object. `entry` receives
+    /// the entry name when the object lies in a trapped directory, and
+    /// `seen` the path the kernel gives for the object when the entry was
+    /// not found through that path.
+    ///
+    /// An event that the table cannot place fails closed. The kernel sent
+    /// it because the object or its parent directory carries a mark; once
+    /// the object is known to be no trap, neither an old trap inode nor an
+    /// old trapped directory, it must be an entry of a trapped directory
+    /// reached by a path that does not exist here: a bind mount in another
+    /// mount namespace, or a detached mount.
+    pub fn identify(&self, object: &OwnedFd, entry: &mut Buf<256>, seen: &mut Buf<256>) -> Found {
+        let Ok(stat) = fs::fstat(object) else { return self.unresolved(None) };
         let armed = |t: &Trap| t.wd != 0 && t.fan;
         let same = |t: &Trap, dev: u64, ino: u64| t.snapshot.dev == dev && t.snapshot.ino == ino;
         if let Some(index) = (0..self.count)
             .find(|&i| armed(&self.traps[i]) && same(&self.traps[i], stat.st_dev, stat.st_ino))
         {
-            return Some(index);
+            return Found::Trap(index);
         }
         // An entry of a trapped directory: compare its parent directory.
         let mut link = Buf::<32>::new();
         link.push_bytes(b"/proc/self/fd/");
         link.push_u64(rustix::fd::AsRawFd::as_raw_fd(object) as u64);
         link.push(0);
-        let link = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
         let mut target = [0u8; ttrapd::limits::PATH_MAX];
-        let len = fs::readlinkat_raw(CWD, link, &mut target[..]).ok()?.min(target.len() - 1);
+        let len = match CStr::from_bytes_with_nul(link.as_bytes()) {
+            Ok(link) => {
+                fs::readlinkat_raw(CWD, link, &mut target[..]).map(|len| len.min(target.len() - 1))
+            }
+            Err(_) => Err(Errno::INVAL),
+        };
+        let Ok(len) = len else {
+            if self.fan.as_ref().is_some_and(|fan| fan.unmark(object)) {
+                return Found::Stale;
+            }
+            // Longer than PATH_MAX from the opener's root, for one.
+            seen.push_bytes(b"unreadable");
+            return self.unresolved(Some(stat.st_dev));
+        };
         let base = path::base_start(&target[..len]);
         let parent_len = path::parent_len(&target[..len]);
         let saved = target[parent_len];
         target[parent_len] = 0;
-        let parent = CStr::from_bytes_until_nul(&target).ok()?;
-        let parent = fs::statat(CWD, parent, AtFlags::empty()).ok()?;
+        let parent = CStr::from_bytes_until_nul(&target)
+            .ok()
+            .and_then(|parent| fs::statat(CWD, parent, AtFlags::empty()).ok());
         target[parent_len] = saved;
-        let index = (0..self.count).find(|&i| {
-            let trap = &self.traps[i];
-            armed(trap) && trap.is_dir && same(trap, parent.st_dev, parent.st_ino)
-        })?;
-        entry.push_bytes(&target[base..len]);
-        Some(index)
+        let name = &target[base..len];
+        let is_parent = |t: &Trap| {
+            armed(t) && t.is_dir && parent.as_ref().is_some_and(|p| same(t, p.st_dev, p.st_ino))
+        };
+        if let Some(index) = (0..self.count).find(|&i| is_parent(&self.traps[i])) {
+            entry.push_bytes(name);
+            return Found::Trap(index);
+        }
+        // The path leads elsewhere here; look the name up in each trapped
+        // directory on the object's file system.
+        let holds = |t: &Trap| {
+            armed(t)
+                && t.is_dir
+                && t.snapshot.dev == stat.st_dev
+                && self
+                    .entry_stat(t, name)
+                    .is_some_and(|e| e.st_dev == stat.st_dev && e.st_ino == stat.st_ino)
+        };
+        if let Some(index) = (0..self.count).find(|&i| holds(&self.traps[i])) {
+            entry.push_bytes(name);
+            seen.push_bytes(&target[..len]);
+            return Found::Trap(index);
+        }
+        let Some(fan) = self.fan.as_ref() else { return Found::Stale };
+        // An old trap inode, moved away or replaced, carries its own mark.
+        if fan.unmark(object) {
+            return Found::Stale;
+        }
+        // An old trapped directory that was moved away or replaced.
+        if let Some(parent) = parent {
+            if self.retired.iter().any(|&(dev, ino)| dev == parent.st_dev && ino == parent.st_ino) {
+                target[parent_len] = 0;
+                if let Ok(path) = CStr::from_bytes_until_nul(&target) {
+                    fan.unmark_path(path);
+                }
+                return Found::Stale;
+            }
+        }
+        let found = self.unresolved(Some(stat.st_dev));
+        if matches!(found, Found::Unresolved(_)) {
+            entry.push_bytes(&target[base..len]);
+            seen.push_bytes(&target[..len]);
+        }
+        found
+    }
+
+    /// The trapped directory an unplaced event is charged to: the first on
+    /// the object's file system (`dev`), or else the first of all.
+    fn unresolved(&self, dev: Option<u64>) -> Found {
+        let dir = |t: &Trap| t.wd != 0 && t.fan && t.is_dir;
+        let on_dev = |t: &Trap| dir(t) && dev.is_none_or(|dev| t.snapshot.dev == dev);
+        match (0..self.count).find(|&i| on_dev(&self.traps[i])) {
+            Some(index) => Found::Unresolved(index),
+            None => match (0..self.count).find(|&i| dir(&self.traps[i])) {
+                Some(index) => Found::Unresolved(index),
+                // No trapped directory is armed, so no entry can be one.
+                None => Found::Stale,
+            },
+        }
+    }
+
+    /// Returns the `stat` of entry `name` of trapped directory `trap`,
+    /// without following a symbolic link and without opening anything.
+    fn entry_stat(&self, trap: &Trap, name: &[u8]) -> Option<Stat> {
+        let dir = &self.arena[trap.start as usize..trap.start as usize + trap.len as usize];
+        let mut joined = [0u8; ttrapd::limits::PATH_MAX];
+        let total = dir.len() + 1 + name.len();
+        if name.is_empty() || name.contains(&0) || total >= joined.len() {
+            return None;
+        }
+        joined[..dir.len()].copy_from_slice(dir);
+        joined[dir.len()] = b'/';
+        joined[dir.len() + 1..total].copy_from_slice(name);
+        let joined = CStr::from_bytes_until_nul(&joined).ok()?;
+        fs::statat(CWD, joined, AtFlags::SYMLINK_NOFOLLOW).ok()
+    }
+
+    /// Whether an unplaced event should be refused: fail closed, so any
+    /// trapped directory with `deny` counts.
+    pub fn any_dir_denies(&self) -> bool {
+        self.traps[..self.count].iter().any(|t| t.is_dir && t.settings.deny)
     }
 
     /// Creates the inotify instance and arms every trap. Each trap must
@@ -668,12 +786,18 @@ impl Table {
     }
 
     /// Forgets the trap's own watch, removing it from inotify unless another
-    /// trap shares it.
+    /// trap shares it. A directory's inode is remembered as retired: its
+    /// fanotify mark stays until an event shows where it went.
     fn disarm(&mut self, index: usize) {
         let wd = self.traps[index].wd;
         self.traps[index].wd = 0;
         if wd == 0 {
             return;
+        }
+        let old = self.traps[index].snapshot;
+        if self.traps[index].is_dir {
+            self.retired[self.retired_next] = (old.dev, old.ino);
+            self.retired_next = (self.retired_next + 1) % RETIRED_DIRS;
         }
         let shared = self.traps[..self.count].iter().any(|t| t.wd == wd || t.anchor_wd == wd);
         if !shared {

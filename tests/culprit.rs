@@ -42,6 +42,9 @@ fn main() -> ExitCode {
         ("tcp_peer_while_running", tcp_peer_while_running),
         ("exec_of_decoy", exec_of_decoy),
         ("deny_open", deny_open),
+        ("deny_entry_via_foreign_mount", deny_entry_via_foreign_mount),
+        ("deny_entry_with_unreadable_path", deny_entry_with_unreadable_path),
+        ("moved_away_directory_released", moved_away_directory_released),
         ("allow_exe", allow_exe),
         ("allow_exe_flood_control", allow_exe_flood_control),
         ("own_hook_not_reported", own_hook_not_reported),
@@ -74,9 +77,10 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 const PRINT_PID_THEN_EXEC: &str = "echo $$ && exec \"$@\"";
 
 /// Field keys of ALERT and ALLOWED lines in the order ttrapd writes them.
-const FIELD_ORDER: [&str; 23] = [
-    "trap", "event", "entry", "action", "changed", "via", "holders", "pid", "proc", "ppid", "uid",
-    "euid", "gid", "auid", "ses", "tty", "from", "from_src", "exe", "comm", "cwd", "cmd", "chain",
+const FIELD_ORDER: [&str; 24] = [
+    "trap", "event", "entry", "path", "action", "changed", "via", "holders", "pid", "proc", "ppid",
+    "uid", "euid", "gid", "auid", "ses", "tty", "from", "from_src", "exe", "comm", "cwd", "cmd",
+    "chain",
 ];
 
 /// Login uid and session id that mean "never set" (`(uid_t)-1`).
@@ -626,6 +630,127 @@ fn deny_open() {
     alert.assert_field_order();
     alert.assert_field("action", "denied", "the mark of a refused open");
     alert.assert_field("comm", "cat", "the command name of the refused cat");
+    stop(&mut t);
+}
+
+/// Name of the trapped directory in the tests of entries reached by paths
+/// that lead elsewhere in ttrapd's mount namespace.
+const VAULT: &str = "vault";
+
+/// Starts ttrapd with `--deny` on [`VAULT`], which holds `secret`.
+fn start_vault(name: &str) -> Trapped {
+    let settings = "mode=fanotify-perm deny=yes";
+    let baits = [Bait::DirWith(VAULT, "secret", SECRET)];
+    start_with_baits(name, Mode::Permission, &baits, &["--deny"], settings)
+}
+
+/// Checks that the run was refused with EPERM and nothing was read.
+fn assert_refused(ran: &Ran) -> u32 {
+    assert!(!ran.status.success(), "the open should have been refused: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("Operation not permitted") || ran.stderr.contains("Errno 1]"),
+        "the open should fail with EPERM, not: {:?}",
+        ran.stderr
+    );
+    let (pid, output) = ran.printed_pid();
+    assert!(
+        !output.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+        "the secret leaked: {:?}",
+        String::from_utf8_lossy(output)
+    );
+    pid
+}
+
+fn deny_entry_via_foreign_mount() {
+    let mut t = start_vault("deny_entry_via_foreign_mount");
+    // In a mount namespace of its own, the intruder binds the trapped
+    // directory onto an empty one and reads the secret through it. In
+    // ttrapd's namespace that path leads to the empty directory.
+    let elsewhere = t.path("elsewhere");
+    fs::create_dir(&elsewhere).expect("create the mount point");
+    let script = "mount --bind \"$1\" \"$2\" || exit 97; echo $$; exec cat \"$2/secret\"";
+    let mut intruder = Command::new("unshare");
+    intruder.args(["--mount", "sh", "-c", script, "sh"]).arg(t.path(VAULT)).arg(&elsewhere);
+    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
+    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
+    let cat = assert_refused(&ran);
+
+    let records = t.barrier_records();
+    let alert = find(&records, "ALERT", "open", cat);
+    alert.assert_field_order();
+    alert.assert_field("trap", &field_value(&t.trap(VAULT)), "the trapped directory");
+    alert.assert_field("entry", "secret", "the entry opened");
+    let seen = format!("{}/secret", path_text(&elsewhere));
+    alert.assert_field("path", &field_value(&seen), "the path the intruder used");
+    alert.assert_field("action", "denied", "the mark of a refused open");
+    stop(&mut t);
+}
+
+/// Python program that prints its pid, climbs down a chain of directories
+/// longer than PATH_MAX, binds the trapped directory (argv[1]) there, and
+/// reads the secret. The kernel cannot name the file's path then.
+const DEEP_READER: &str = "
+import os, subprocess, sys
+print(os.getpid(), flush=True)
+os.chdir(sys.argv[2])
+for _ in range(22):
+    os.mkdir('d' * 200)
+    os.chdir('d' * 200)
+os.mkdir('b')
+if subprocess.call(['mount', '--bind', sys.argv[1], 'b']) != 0:
+    sys.exit(97)
+sys.stdout.write(open('b/secret').read())
+";
+
+fn deny_entry_with_unreadable_path() {
+    let mut t = start_vault("deny_entry_with_unreadable_path");
+    let deep = t.path("deep");
+    fs::create_dir(&deep).expect("create the root of the deep chain");
+    let mut intruder = Command::new("unshare");
+    intruder.args(["--mount", "python3", "-c", DEEP_READER]).arg(t.path(VAULT)).arg(&deep);
+    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
+    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
+    let reader = assert_refused(&ran);
+
+    // ttrapd cannot tell which entry it was, and refuses and reports the
+    // open rather than let it pass.
+    let records = t.barrier_records();
+    let alert = find(&records, "ALERT", "open", reader);
+    alert.assert_field_order();
+    alert.assert_field("trap", &field_value(&t.trap(VAULT)), "the trapped directory");
+    alert.assert_field("path", "unreadable", "a path longer than PATH_MAX");
+    alert.assert_field("action", "denied", "the mark of a refused open");
+    stop(&mut t);
+}
+
+fn moved_away_directory_released() {
+    // Two trapped directories; the first is moved away and then read.
+    // Its entries are no traps any more, and must not be charged to the
+    // other directory either.
+    let settings = "mode=fanotify-perm deny=yes";
+    let baits = [Bait::DirWith(VAULT, "secret", SECRET), Bait::Dir("other")];
+    let mut t = start_with_baits(
+        "moved_away_directory_released",
+        Mode::Permission,
+        &baits,
+        &["--deny"],
+        settings,
+    );
+    let moved = t.path("vault.old");
+    fs::rename(t.path(VAULT), &moved).expect("move the trapped directory away");
+    t.expect(&common::alert(&t.trap(VAULT), "move"));
+    for _ in 0..2 {
+        let ran = run(&t.dir, printing_pid("cat").arg(moved.join("secret")));
+        let (_, output) = ran.printed_pid();
+        assert_eq!(output, SECRET.as_bytes(), "output of cat in the moved directory");
+    }
+    let records = t.barrier_records();
+    let charged: Vec<&str> = records
+        .iter()
+        .map(|record| record.message.as_str())
+        .filter(|message| message.contains("entry=secret"))
+        .collect();
+    assert!(charged.is_empty(), "reads in the moved directory were reported: {charged:?}");
     stop(&mut t);
 }
 

@@ -264,6 +264,8 @@ pub enum Bait<'a> {
     File(&'a str, &'a str),
     /// An empty directory.
     Dir(&'a str),
+    /// A directory holding one file: directory name, file name, content.
+    DirWith(&'a str, &'a str, &'a str),
 }
 
 /// How ttrapd watches, as chosen by its options.
@@ -371,6 +373,13 @@ impl Trapped {
                 Bait::Dir(name) => {
                     let path = dir.join(name);
                     fs::create_dir(&path).unwrap_or_else(|error| panic!("create {name}: {error}"));
+                    path
+                }
+                Bait::DirWith(name, entry, content) => {
+                    let path = dir.join(name);
+                    fs::create_dir(&path).unwrap_or_else(|error| panic!("create {name}: {error}"));
+                    fs::write(path.join(entry), content)
+                        .unwrap_or_else(|error| panic!("create {name}/{entry}: {error}"));
                     path
                 }
             };
