@@ -40,6 +40,9 @@ struct Running {
 pub struct Hooks {
     timeout_ms: u64,
     running: [Option<Running>; MAX_HOOKS],
+    /// Read ends of the pipes through which each running hook's child
+    /// reports a failed `execve`; read once the child is reaped.
+    reports: [Option<OwnedFd>; MAX_HOOKS],
     /// Alerts that found every hook slot busy since the last report.
     skipped: u64,
     storage: &'static mut Storage,
@@ -74,6 +77,7 @@ impl Hooks {
         let mut hooks = Hooks {
             timeout_ms: 0,
             running: [None; MAX_HOOKS],
+            reports: [const { None }; MAX_HOOKS],
             skipped: 0,
             storage,
             ended: [(0, 0); ENDED_KEPT],
@@ -197,22 +201,19 @@ impl Hooks {
         let argv = [program.as_ptr().cast::<u8>(), core::ptr::null()];
 
         // The child reports a failed execve through this pipe; a successful
-        // one closes it (close-on-exec), which the parent reads as EOF.
+        // one closes it (close-on-exec). The parent does not wait for
+        // either: the hook's program may lie in a trapped directory, and
+        // then its execve waits for this daemon's answer. The report is
+        // read when the child is reaped.
         let (report_read, report_write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-            .map_err(|errno| ("create hook pipe", errno.raw_os_error()))?;
-        let child = match sys::fork().map_err(|errno| ("fork hook", errno))? {
+            .map_err(|errno| ("create-hook-pipe", errno.raw_os_error()))?;
+        let child = match sys::fork().map_err(|errno| ("fork-hook", errno))? {
             Forked::Child => run_child(program, &argv, &envp, &report_write),
             Forked::Parent { child } => child,
         };
         drop(report_write);
         // Also set from here: a timeout may come before the child ran.
         let _ = rustix::process::setpgid(Pid::from_raw(child), Pid::from_raw(child));
-        let mut errno_bytes = [0u8; 4];
-        let got = read_full(&report_read, &mut errno_bytes);
-        if got == 4 {
-            reap(child);
-            return Err(("execute hook", i32::from_ne_bytes(errno_bytes)));
-        }
         let start_time = start_time_of(child as u32).unwrap_or(0);
         self.running[slot] = Some(Running {
             pid: child,
@@ -221,6 +222,7 @@ impl Hooks {
             deadline: now + self.timeout_ms,
             killed: false,
         });
+        self.reports[slot] = Some(report_read);
         Ok(())
     }
 
@@ -252,6 +254,20 @@ impl Hooks {
             let Some(hook) = self.running[slot].take() else { continue };
             self.ended[self.ended_next] = (pid, hook.start_time);
             self.ended_next = (self.ended_next + 1) % ENDED_KEPT;
+            // Every write end is closed now, so this read cannot block.
+            let mut errno_bytes = [0u8; 4];
+            let failed = self.reports[slot]
+                .take()
+                .is_some_and(|report| read_full(&report, &mut errno_bytes) == 4);
+            if failed {
+                let line = log.begin(Kind::Error);
+                line.word("what", "hook-failed");
+                line.word("action", "execute-hook");
+                line.num("pid", pid as u64);
+                line.errno(i32::from_ne_bytes(errno_bytes));
+                log.send();
+                continue;
+            }
             let line = log.begin(Kind::Hook);
             line.num("pid", pid as u64);
             if let Some(code) = status.exit_status() {
@@ -315,10 +331,4 @@ fn read_full(fd: &OwnedFd, buffer: &mut [u8]) -> usize {
         }
     }
     got
-}
-
-fn reap(child: i32) {
-    if let Some(pid) = Pid::from_raw(child) {
-        let _ = rustix::process::waitpid(Some(pid), WaitOptions::empty());
-    }
 }

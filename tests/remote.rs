@@ -42,6 +42,8 @@ fn main() -> ExitCode {
         ("hook_timeout_kills_group", hook_timeout_kills_group),
         ("hook_limit_four", hook_limit_four),
         ("hook_not_executable", hook_not_executable),
+        ("hook_in_trapped_dir", hook_in_trapped_dir),
+        ("hook_unusable_after_start", hook_unusable_after_start),
         ("flood_counts", flood_counts),
         ("usage_errors", usage_errors),
     ])
@@ -1207,6 +1209,62 @@ fn hook_limit_four() {
         .map(|line| Message::parse(line).get("skipped").map_or(0, |value| value.parse().unwrap()))
         .sum();
     assert_eq!(skipped, 2, "skipped= over the HOOK lines {hook_lines:#?}");
+    stop_daemon(&mut t);
+}
+
+fn hook_in_trapped_dir() {
+    // The hook script lies in a trapped directory, so its execve waits on
+    // a permission answer from ttrapd, which must not be waiting for the
+    // hook in turn.
+    let hook_dir = TempDir::new("hook_in_trapped_dir-hook");
+    let out_dir = TempDir::new("hook_in_trapped_dir-out");
+    let script = hook_dir.join("hook.sh");
+    let body = format!("touch \"{}/ran-$TTRAPD_PID\"\n", out_dir.path().display());
+    write_script(&script, &body);
+    let script_text = script.to_str().expect("temporary paths are UTF-8");
+    let hook_dir_text = hook_dir.path().to_str().expect("temporary paths are UTF-8");
+    let options = ["-x", script_text, "--quiet", "0", hook_dir_text].map(str::to_string);
+    let mut t = start_trapped("hook_in_trapped_dir", &[Bait::File("vpn.key", SECRET)], &options);
+    let pid = t.daemon.pid;
+
+    let intruder = run_intruder("head", &[OsStr::new("-c0"), t.path("vpn.key").as_os_str()]);
+    let record = t.log.expect_where(pid, "HOOK", |record| record.message.starts_with("HOOK "));
+    assert_eq!(number(&record.message, "exit"), 0, "exit= of the hook: {}", record.message);
+    wait_for_file(&out_dir.join(format!("ran-{intruder}")));
+    // The daemon still answers: a second read alerts.
+    let second = run_intruder("head", &[OsStr::new("-c0"), t.path("vpn.key").as_os_str()]);
+    let second_text = format!("pid={second} ");
+    t.log.expect_where(pid, "ALERT of the second read", |record| {
+        record.message.starts_with("ALERT ") && record.message.contains(&second_text)
+    });
+    let lines = local_lines(&t.daemon);
+    let about_hook: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("ALERT ") && line.contains(hook_dir_text))
+        .collect();
+    assert!(about_hook.is_empty(), "the hook's own start was reported: {about_hook:#?}");
+    stop_daemon(&mut t);
+}
+
+fn hook_unusable_after_start() {
+    // The hook can be executed at start and not when an alert comes.
+    let hook_dir = TempDir::new("hook_unusable_after_start-hook");
+    let script = hook_dir.join("hook.sh");
+    write_script(&script, "exit 0\n");
+    let script_text = script.to_str().expect("temporary paths are UTF-8");
+    let options = ["-x", script_text, "--quiet", "0"].map(str::to_string);
+    let mut t =
+        start_trapped("hook_unusable_after_start", &[Bait::File("vpn.key", SECRET)], &options);
+    let pid = t.daemon.pid;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).expect("chmod the hook");
+
+    run_intruder("head", &[OsStr::new("-c0"), t.path("vpn.key").as_os_str()]);
+    let record = t.log.expect_where(pid, "ERROR what=hook-failed", |record| {
+        record.message.starts_with("ERROR what=hook-failed ")
+    });
+    let message = Message::parse(&record.message);
+    assert_eq!(message.get("action"), Some("execute-hook"), "action= in {}", record.message);
+    assert_eq!(message.get("errno"), Some("EACCES"), "errno= in {}", record.message);
     stop_daemon(&mut t);
 }
 
