@@ -1,17 +1,17 @@
 //! SIGHUP: re-reading the configuration without a gap in watching.
 //!
-//! A new trap table is built and armed in the second storage slot while
-//! the old one keeps watching; only when everything in the new
-//! configuration checks out does it replace the old one, and the
-//! differences are logged. A configuration that fails to parse, names a
+//! A new trap table is built in the second storage slot and armed on the
+//! old table's inotify instance and fanotify group, so the queues and
+//! every mark the two share stay in place and no event is lost or seen
+//! twice. Only when everything in the new configuration checks out does
+//! it replace the old one; the watches and marks only the old one used are
+//! then removed, and the differences are logged. A configuration that fails to parse, names a
 //! trap that cannot be armed or a hook that cannot run is rejected, and
 //! the running set stays as it was.
 
-use ttrapd::args::Fanotify;
 use ttrapd::buf::Buf;
 use ttrapd::msg::Kind;
 
-use crate::fan::Fan;
 use crate::hooks::Hooks;
 use crate::logger::Logger;
 use crate::traps::Table;
@@ -88,28 +88,23 @@ pub fn reload(state: &mut State) {
             return;
         }
     }
-    if settings.fanotify != Fanotify::Off && old.fan().is_some() {
-        match Fan::open(settings.fanotify) {
-            Ok(fan) => table.set_fan(fan),
-            Err(errno) => {
-                let mut detail = Buf::<64>::new();
-                ttrapd::report::push_errno(&mut detail, errno.raw_os_error());
-                reject(log, "fanotify-unavailable", detail.as_bytes());
-                return;
-            }
-        }
-    }
     table.set_quiet(config.quiet);
     table.set_holders(config.holders);
+    // The new table arms on the old one's inotify instance and fanotify
+    // group: events queued there meanwhile are read after the swap.
+    table.take_watchers(old);
     if let Err(error) = table.arm_all() {
         let failure = crate::arm_failure(&table, &error);
         let mut detail = Buf::<600>::new();
         ttrapd::report::format_failure(&mut detail, &failure);
+        old.take_watchers(&mut table);
+        table.release_unused(old);
         let text = detail.as_bytes();
         let text = text.strip_prefix(b"ttrapd: ").unwrap_or(text);
         reject(log, "trap-not-armed", text.strip_suffix(b"\n").unwrap_or(text));
         return;
     }
+    old.release_unused(&mut table);
 
     // Commit: log the counts the old table held back, then swap.
     old.close_windows(true, log);

@@ -476,6 +476,61 @@ impl Table {
         self.fan = Some(fan);
     }
 
+    /// Moves the inotify instance and the fanotify group of `other` to this
+    /// table, with their queues and the retired directories. A reload arms the new table on them, so no
+    /// event is lost with a closed queue, and none is reported twice by two
+    /// queues watching the same inode.
+    pub fn take_watchers(&mut self, other: &mut Table) {
+        self.inotify = other.inotify.take();
+        self.fan = other.fan.take();
+        self.retired = other.retired;
+        self.retired_next = other.retired_next;
+    }
+
+    /// Removes the watches and marks of this table that `keep`, which now
+    /// holds the shared inotify instance and fanotify group, does not use.
+    pub fn release_unused(&self, keep: &mut Table) {
+        for index in 0..self.count {
+            let trap = self.traps[index];
+            let used =
+                |wd: i32| keep.traps[..keep.count].iter().any(|t| t.wd == wd || t.anchor_wd == wd);
+            if let Some(inotify) = keep.inotify.as_ref() {
+                for wd in [trap.wd, trap.anchor_wd] {
+                    if wd != 0 && !used(wd) {
+                        // EINVAL means the kernel already dropped it.
+                        let _ = fs::inotify::remove_watch(inotify, wd);
+                    }
+                }
+            }
+            if !trap.fan || trap.wd == 0 {
+                continue;
+            }
+            let kept = keep.traps[..keep.count]
+                .iter()
+                .any(|t| t.fan && t.wd != 0 && t.snapshot.same_inode(&trap.snapshot));
+            if kept {
+                continue;
+            }
+            // The path may lead to another inode by now; that one's mark is
+            // not this trap's to remove.
+            let path = self.path_cstr(index);
+            let here = fs::statat(CWD, path, AtFlags::empty())
+                .is_ok_and(|stat| trap.snapshot.same_inode(&Snapshot::of(&stat)));
+            if let (true, Some(fan)) = (here, keep.fan.as_ref()) {
+                fan.unmark_path(path);
+            }
+            if trap.is_dir {
+                keep.retire(trap.snapshot.dev, trap.snapshot.ino);
+            }
+        }
+    }
+
+    /// Remembers a trapped directory's inode that no trap refers to now.
+    fn retire(&mut self, dev: u64, ino: u64) {
+        self.retired[self.retired_next] = (dev, ino);
+        self.retired_next = (self.retired_next + 1) % RETIRED_DIRS;
+    }
+
     pub fn fan(&self) -> Option<&Fan> {
         self.fan.as_ref()
     }
@@ -686,13 +741,16 @@ impl Table {
         self.traps[..self.count].iter().any(|t| t.is_dir && t.settings.deny)
     }
 
-    /// Creates the inotify instance and arms every trap. Each trap must
-    /// exist now; the first that cannot be watched is returned.
+    /// Creates the inotify instance unless the table took one over, and
+    /// arms every trap. Each trap must exist now; the first that cannot be
+    /// watched is returned.
     pub fn arm_all(&mut self) -> Result<(), ArmError> {
-        let flags = fs::inotify::CreateFlags::CLOEXEC | fs::inotify::CreateFlags::NONBLOCK;
-        let inotify =
-            fs::inotify::init(flags).map_err(|errno| ArmError { index: usize::MAX, errno })?;
-        self.inotify = Some(inotify);
+        if self.inotify.is_none() {
+            let flags = fs::inotify::CreateFlags::CLOEXEC | fs::inotify::CreateFlags::NONBLOCK;
+            let inotify =
+                fs::inotify::init(flags).map_err(|errno| ArmError { index: usize::MAX, errno })?;
+            self.inotify = Some(inotify);
+        }
         for index in 0..self.count {
             self.arm(index).map_err(|errno| ArmError { index, errno })?;
         }
@@ -794,10 +852,9 @@ impl Table {
         if wd == 0 {
             return;
         }
-        let old = self.traps[index].snapshot;
         if self.traps[index].is_dir {
-            self.retired[self.retired_next] = (old.dev, old.ino);
-            self.retired_next = (self.retired_next + 1) % RETIRED_DIRS;
+            let old = self.traps[index].snapshot;
+            self.retire(old.dev, old.ino);
         }
         let shared = self.traps[..self.count].iter().any(|t| t.wd == wd || t.anchor_wd == wd);
         if !shared {

@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         common::trial("syslog_restarted", syslog_restarted),
         common::trial("syslog_absent_at_start", syslog_absent_at_start),
         common::trial("stream_socket", stream_socket),
+        common::trial("reload_adds_and_removes_traps", reload_adds_and_removes_traps),
+        common::trial("reload_rejected_releases_new_traps", reload_rejected_releases_new_traps),
+        common::trial("reload_storm_keeps_every_open", reload_storm_keeps_every_open),
     ];
     trials.extend(common::trials_per_mode("hup_finds_mmap_write", hup_finds_mmap_write));
     common::run_trials(trials)
@@ -363,4 +366,160 @@ fn stream_socket() {
         .collect();
     assert_eq!(messages, [alert(text(&trap), "open"), read], "lines on the stream after cat");
     assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
+}
+
+/// Writes a configuration file at `path` that traps each of `traps`.
+fn write_config(path: &Path, traps: &[&Path]) {
+    let lines: Vec<String> = traps.iter().map(|trap| format!("trap {}\n", text(trap))).collect();
+    fs::write(path, lines.concat()).expect("write the configuration file");
+}
+
+/// Sends SIGHUP and returns the lines up to the one that ends the reload:
+/// `HUP action=reloaded ...` or `ERROR what=reload-rejected ...`.
+fn reload(t: &mut Trapped) -> Vec<String> {
+    t.daemon.signal(libc::SIGHUP);
+    let lines = t.barrier();
+    let end = lines.iter().position(|line| {
+        line.starts_with("HUP action=reloaded ") || line.starts_with("ERROR what=reload-rejected ")
+    });
+    assert!(end.is_some(), "no end of the reload among {lines:#?}");
+    lines
+}
+
+/// Makes a directory `name` under `base` holding `secret`; returns both paths.
+fn dir_with_secret(base: &TempDir, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = base.join(name);
+    fs::create_dir(&dir).expect("create a directory to trap");
+    let secret = dir.join("secret");
+    fs::write(&secret, SECRET).expect("write a secret");
+    (dir, secret)
+}
+
+fn reload_adds_and_removes_traps() {
+    let files = TempDir::new("reload_adds_and_removes_traps-files");
+    let config = files.join("ttrapd.conf");
+    let (old_dir, old_secret) = dir_with_secret(&files, "old-dir");
+    let old_file = files.join("old.key");
+    fs::write(&old_file, SECRET).expect("write a trap");
+    let (new_dir, new_secret) = dir_with_secret(&files, "new-dir");
+    write_config(&config, &[&old_dir, &old_file]);
+    let options = ["-c", text(&config)];
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let mut t =
+        Trapped::start_with("reload_adds_and_removes_traps", Mode::Permission, &baits, &options);
+
+    write_config(&config, &[&new_dir]);
+    let lines = reload(&mut t);
+    let summary = "HUP action=reloaded traps=3 added=1 removed=2".to_string();
+    assert!(lines.contains(&summary), "no {summary:?} among {lines:#?}");
+
+    // The removed traps are released: reading them raises nothing. The
+    // added directory and the command line's trap still alert.
+    for path in [&old_secret, &old_file, &new_secret, &t.path("vpn.key")] {
+        intrude(Command::new("cat").arg(path));
+    }
+    let lines = t.barrier();
+    let alerts: Vec<&String> = lines.iter().filter(|line| line.starts_with("ALERT ")).collect();
+    let expected = [
+        common::entry_alert(text(&new_dir), "open", "secret"),
+        common::entry_alert(text(&new_dir), "read", "secret"),
+        alert(&t.trap("vpn.key"), "open"),
+        alert(&t.trap("vpn.key"), "read"),
+    ];
+    assert_eq!(alerts, expected.iter().collect::<Vec<_>>(), "alerts after the reload");
+    t.stop();
+}
+
+fn reload_rejected_releases_new_traps() {
+    let files = TempDir::new("reload_rejected_releases_new_traps-files");
+    let config = files.join("ttrapd.conf");
+    let (kept_dir, kept_secret) = dir_with_secret(&files, "kept-dir");
+    let (new_dir, new_secret) = dir_with_secret(&files, "new-dir");
+    write_config(&config, &[&kept_dir]);
+    let options = ["-c", text(&config)];
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let name = "reload_rejected_releases_new_traps";
+    let mut t = Trapped::start_with(name, Mode::Permission, &baits, &options);
+
+    // The new directory is armed before the missing path fails the reload.
+    write_config(&config, &[&kept_dir, &new_dir, &files.join("missing")]);
+    let lines = reload(&mut t);
+    let rejected = lines.iter().find(|line| line.starts_with("ERROR what=reload-rejected "));
+    let rejected = rejected.unwrap_or_else(|| panic!("no rejection among {lines:#?}"));
+    assert!(rejected.contains("reason=trap-not-armed"), "reason of {rejected:?}");
+
+    for path in [&new_secret, &kept_secret] {
+        intrude(Command::new("cat").arg(path));
+    }
+    let lines = t.barrier();
+    let alerts: Vec<&String> = lines.iter().filter(|line| line.starts_with("ALERT ")).collect();
+    let expected = [
+        common::entry_alert(text(&kept_dir), "open", "secret"),
+        common::entry_alert(text(&kept_dir), "read", "secret"),
+    ];
+    assert_eq!(alerts, expected.iter().collect::<Vec<_>>(), "alerts after the rejected reload");
+    t.stop();
+}
+
+/// Opens of the trap made by `reload_storm_keeps_every_open`.
+const STORM_OPENS: usize = 3000;
+
+/// Python program that prints its pid, then opens and closes argv[1]
+/// argv[2] times.
+const OPENER: &str = "
+import os, sys
+print(os.getpid(), flush=True)
+for _ in range(int(sys.argv[2])):
+    os.close(os.open(sys.argv[1], os.O_RDONLY))
+";
+
+fn reload_storm_keeps_every_open() {
+    let files = TempDir::new("reload_storm_keeps_every_open-files");
+    let config = files.join("ttrapd.conf");
+    let (dir, _) = dir_with_secret(&files, "dir");
+    write_config(&config, &[&dir]);
+    let options = ["-c", text(&config)];
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let name = "reload_storm_keeps_every_open";
+    let mut t = Trapped::start_with(name, Mode::Permission, &baits, &options);
+
+    let mut opener = Command::new("python3")
+        .args(["-c", OPENER])
+        .arg(t.path("vpn.key"))
+        .arg(STORM_OPENS.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the Python opener");
+    let mut first = String::new();
+    let stdout = opener.stdout.take().expect("the opener's stdout");
+    BufReader::new(stdout).read_line(&mut first).expect("read the opener's pid");
+    let pid: u32 = first.trim().parse().expect("the opener prints its pid");
+    let mut sent = 0;
+    let status = loop {
+        if let Some(status) = opener.try_wait().expect("wait for the opener") {
+            break status;
+        }
+        t.daemon.signal(libc::SIGHUP);
+        sent += 1;
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert!(status.success(), "the opener failed: {status}");
+
+    let records = t.barrier_records();
+    let pid_text = pid.to_string();
+    let opens = records
+        .iter()
+        .map(|record| Message::parse(&record.message))
+        .filter(|line| {
+            line.kind == "ALERT"
+                && line.get("event") == Some("open")
+                && line.get("pid") == Some(pid_text.as_str())
+        })
+        .count();
+    let reloads =
+        records.iter().filter(|record| record.message.starts_with("HUP action=reloaded ")).count();
+    eprintln!("reload_storm_keeps_every_open: {sent} SIGHUPs, {reloads} reloads, {opens} alerts");
+    assert!(reloads > 0, "no reload finished during the storm");
+    assert_eq!(opens, STORM_OPENS, "open alerts for {STORM_OPENS} opens during {reloads} reloads");
+    t.stop();
 }

@@ -9,7 +9,7 @@
 //! fields only where the kernel makes them certain.
 
 /// Fields that describe the event, in the order ttrapd writes them.
-const EVENT_KEYS: [&str; 6] = ["trap", "event", "entry", "action", "changed", "via"];
+const EVENT_KEYS: [&str; 7] = ["trap", "event", "entry", "path", "action", "changed", "via"];
 
 /// Fields that name the process behind an event; they follow the event
 /// fields.
