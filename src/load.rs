@@ -60,6 +60,8 @@ pub enum Problem<'a> {
     Line { source: &'a [u8], error: LineError<'a> },
     /// A file bigger than the buffer.
     TooBig { path: &'a [u8], max: usize },
+    /// A FIFO, device, socket or directory where a file was expected.
+    NotRegular { path: &'a [u8] },
 }
 
 /// Formats `problem` as one stderr line, newline included.
@@ -83,15 +85,31 @@ pub fn format_problem(out: &mut Bytes, problem: &Problem<'_>) {
             out.push_u64(*max as u64);
             out.push_bytes(b" bytes\n");
         }
+        Problem::NotRegular { path } => {
+            out.push_bytes(b"ttrapd: config file ");
+            ttrapd::escape::push_quoted(out, path, 300);
+            out.push_bytes(b" is not a regular file; give the path of a plain file\n");
+        }
     }
 }
 
-/// Reads `path` into `out`; fails when the file does not fit.
-fn read_file(path: &core::ffi::CStr, out: &mut Bytes) -> Result<(), Option<Errno>> {
+/// Why a file could not be read whole.
+enum ReadError {
+    Errno(Errno),
+    TooBig,
+    NotRegular,
+}
+
+/// Reads `path` into `out`; fails when the file does not fit or is not a
+/// regular file. Opened without blocking, so a FIFO cannot hold a reload.
+fn read_file(path: &core::ffi::CStr, out: &mut Bytes) -> Result<(), ReadError> {
     out.clear();
-    let file =
-        rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY, Mode::empty())
-            .map_err(Some)?;
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let file = rustix::fs::open(path, flags, Mode::empty()).map_err(ReadError::Errno)?;
+    let stat = rustix::fs::fstat(&file).map_err(ReadError::Errno)?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(ReadError::NotRegular);
+    }
     let mut chunk = [0u8; 1024];
     loop {
         match rustix::io::read(&file, &mut chunk) {
@@ -99,11 +117,11 @@ fn read_file(path: &core::ffi::CStr, out: &mut Bytes) -> Result<(), Option<Errno
             Ok(len) => {
                 out.push_bytes(&chunk[..len]);
                 if out.overflowed() {
-                    return Err(None);
+                    return Err(ReadError::TooBig);
                 }
             }
             Err(Errno::INTR) => continue,
-            Err(errno) => return Err(Some(errno)),
+            Err(errno) => return Err(ReadError::Errno(errno)),
         }
     }
 }
@@ -148,21 +166,29 @@ pub fn load<'t>(
     }
     if meta.config_file.is_some() {
         let path = core::ffi::CStr::from_bytes_with_nul(texts.path.as_bytes()).unwrap_or(c"/");
-        match read_file(path, &mut texts.file) {
-            Ok(()) => {}
-            Err(Some(errno)) => {
-                report(&Problem::Read { path: path.to_bytes(), errno: errno.raw_os_error() });
-                return Err(None);
+        let read = read_file(path, &mut texts.file);
+        let path = path.to_bytes();
+        let problem = match read {
+            Ok(()) => None,
+            Err(ReadError::Errno(errno)) => {
+                Some(Problem::Read { path, errno: errno.raw_os_error() })
             }
-            Err(None) => {
-                report(&Problem::TooBig { path: path.to_bytes(), max: CONFIG_BYTES });
-                return Err(None);
-            }
+            Err(ReadError::TooBig) => Some(Problem::TooBig { path, max: CONFIG_BYTES }),
+            Err(ReadError::NotRegular) => Some(Problem::NotRegular { path }),
+        };
+        if let Some(problem) = problem {
+            report(&problem);
+            return Err(None);
         }
     }
     if meta.cmdline {
         if let Err(error) = read_file(c"/proc/cmdline", &mut texts.cmdline) {
-            let errno = error.map_or(Errno::NAMETOOLONG.raw_os_error(), |e| e.raw_os_error());
+            let errno = match error {
+                ReadError::Errno(errno) => errno,
+                ReadError::TooBig => Errno::NAMETOOLONG,
+                ReadError::NotRegular => Errno::INVAL,
+            };
+            let errno = errno.raw_os_error();
             report(&Problem::Read { path: b"/proc/cmdline", errno });
             return Err(None);
         }

@@ -82,14 +82,26 @@ pub fn main(args: rt::Args) -> i32 {
     if let Err(status) = ensure_descriptors() {
         return status;
     }
+    // Descriptors inherited from whoever started ttrapd would stay open
+    // for its whole life and pass to its hooks.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    sys::close_from(
+        3,
+        limit.map_or(INHERITED_SCAN_LIMIT, |n| n.min(INHERITED_SCAN_LIMIT.into()) as u32),
+    );
     start(args, probe.check)
 }
 
 /// Descriptors the daemon may hold at once: stdio, `/dev/kmsg`, the syslog
-/// socket, signalfd, inotify, fanotify, the pidfile, four collectors, and
-/// while it handles an event, the event's descriptor, a `/proc` file and
-/// directory, and a hook's pipe.
-const MIN_DESCRIPTORS: u64 = 20;
+/// socket, signalfd, inotify, fanotify, the pidfile, four collectors, the
+/// pipes of four running hooks, and while it handles an event, the event's
+/// descriptor, a `/proc` file and directory, and both ends of a new hook's
+/// pipe.
+const MIN_DESCRIPTORS: u64 = 24;
+
+/// Highest descriptor number closed one by one on kernels without
+/// `close_range`.
+const INHERITED_SCAN_LIMIT: u32 = 65_536;
 
 /// Raises the soft open-file limit to the hard one, and refuses to start
 /// when even that leaves too few: out of descriptors, fanotify could not
@@ -111,7 +123,7 @@ fn ensure_descriptors() -> Result<(), i32> {
                 action: "run with the open-file limit (RLIMIT_NOFILE) of",
                 object: value.as_bytes(),
                 errno: Errno::MFILE.raw_os_error(),
-                hint: "raise it to at least 20, for example with ulimit -n 1024",
+                hint: "raise it to at least 24, for example with ulimit -n 1024",
             };
             Err(fail_before_log(&failure))
         }
@@ -127,7 +139,12 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
     let texts = Texts::take();
     let mut status = EXIT_USAGE;
     let config = load::load(args, &mut *texts, &mut table, &mut |problem| {
-        if matches!(problem, load::Problem::Read { .. } | load::Problem::TooBig { .. }) {
+        if matches!(
+            problem,
+            load::Problem::Read { .. }
+                | load::Problem::TooBig { .. }
+                | load::Problem::NotRegular { .. }
+        ) {
             status = EXIT_FAILURE;
         }
         let mut text = Buf::<1024>::new();

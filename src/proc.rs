@@ -274,8 +274,6 @@ impl Culprit {
     }
 
     /// Looks for `SSH_CONNECTION` or `SSH_CLIENT` in the environment of the
-    /// process, then of each ancestor.
-    /// Looks for `SSH_CONNECTION` or `SSH_CLIENT` in the environment of the
     /// process itself (`own`) or of its ancestors (not `own`), nearest
     /// first, and sets `from` from the first one found.
     fn find_ssh_address(&mut self, text: &mut [u8; PROC_TEXT_BYTES], own: bool) {
@@ -478,14 +476,24 @@ pub fn readlink_proc(pid: u32, name: &[u8], out: &mut Bytes) -> bool {
     }
 }
 
-/// Feeds `/proc/PID/environ` to `search` through `text`; returns whether a
-/// value was found.
+/// Bytes of one process's environment searched for an SSH client. A login
+/// shell gets a small environment from sshd; a huge one, made to slow the
+/// daemon down, is searched only this far.
+const ENV_SCAN_BYTES: usize = 128 * 1024;
+
+/// Feeds `/proc/PID/environ` to `search` through `text`, at most
+/// [`ENV_SCAN_BYTES`] of it; returns whether a value was found.
 fn scan_environ(pid: u32, search: &mut EnvSearch, text: &mut [u8]) -> bool {
     let Ok(file) = open_proc(pid, b"environ", OFlags::RDONLY) else { return false };
+    let mut scanned = 0;
     loop {
+        if scanned >= ENV_SCAN_BYTES {
+            return search.finish();
+        }
         match rustix::io::read(&file, &mut *text) {
             Ok(0) => return search.finish(),
             Ok(len) => {
+                scanned += len;
                 if search.feed(&text[..len]) {
                     return true;
                 }

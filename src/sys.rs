@@ -1,12 +1,14 @@
 //! Thin wrappers for the system calls that rustix does not expose: fork,
-//! the signal mask, signalfd, getcwd and fanotify. Each returns the errno on failure.
+//! the signal mask, signalfd, getcwd, fanotify and closing descriptors by
+//! number. Each returns the errno on failure.
 
 use crate::rt::syscall;
 use core::ffi::CStr;
 
 use linux_raw_sys::general::{
-    __NR_clock_gettime, __NR_execve, __NR_fanotify_init, __NR_fanotify_mark, __NR_fork,
-    __NR_getcwd, __NR_rt_sigprocmask, __NR_signalfd4, O_CLOEXEC, SIG_BLOCK,
+    __NR_clock_gettime, __NR_close, __NR_close_range, __NR_execve, __NR_fanotify_init,
+    __NR_fanotify_mark, __NR_fork, __NR_getcwd, __NR_rt_sigprocmask, __NR_signalfd4, O_CLOEXEC,
+    SIG_BLOCK,
 };
 use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -158,5 +160,21 @@ pub unsafe fn execve(program: &CStr, argv: *const *const u8, envp: *const *const
     match result {
         Ok(_) => 0,
         Err(errno) => errno,
+    }
+}
+
+/// Closes every descriptor from `first` up (`close_range(2)`). Kernels
+/// before 5.9 lack it; there each number up to `limit` is closed.
+pub fn close_from(first: u32, limit: u32) {
+    // SAFETY: checked: plain integers. Nothing in this process owns a
+    // descriptor at or above `first` when this runs.
+    let result =
+        unsafe { syscall(__NR_close_range, [first as usize, u32::MAX as usize, 0, 0, 0, 0]) };
+    if result.is_ok() {
+        return;
+    }
+    for fd in first..limit {
+        // SAFETY: as above; EBADF for numbers not in use is expected.
+        let _ = unsafe { syscall(__NR_close, [fd as usize, 0, 0, 0, 0, 0]) };
     }
 }

@@ -1093,6 +1093,10 @@ impl Table {
             Err(Errno::NOENT) | Err(Errno::NOTDIR) => {
                 self.recheck_alert(index, "delete", b"", via, log);
                 self.disarm_and_say(index, "deleted", log);
+                // The anchor may sit on a directory that moved away with
+                // the path, as when an ancestor was renamed: watch the
+                // nearest ancestor that is on the path now.
+                self.anchor(index);
                 return;
             }
             Err(errno) => {

@@ -49,10 +49,11 @@ fn main() -> ExitCode {
         common::trial("symlink_trap", symlink_trap),
         common::trial("symlink_loop_trap", symlink_loop_trap),
         common::trial("sighup_burst", sighup_burst),
+        common::trial("inherited_descriptors_closed", inherited_descriptors_closed),
     ]);
-    // Below 20 descriptors ttrapd refuses to start with a clear message;
-    // from 20 on it starts and names the opener.
-    for limits in [3..=7, 8..=8, 9..=9, 10..=19, 20..=22] {
+    // Below 24 descriptors ttrapd refuses to start with a clear message;
+    // from 24 on it starts and names the opener.
+    for limits in [3..=7, 8..=8, 9..=9, 10..=23, 24..=26] {
         let name = if limits.start() == limits.end() {
             format!("nofile_{}", limits.start())
         } else {
@@ -1030,4 +1031,44 @@ fn descriptor_limits(limits: std::ops::RangeInclusive<u64>) {
         }
     }
     assert!(problems.is_empty(), "ttrapd under descriptor limits:\n{}", problems.join("\n"));
+}
+
+/// Descriptor number at which `inherited_descriptors_closed` hands ttrapd
+/// an open file.
+const INHERITED_FD: i32 = 9;
+
+fn inherited_descriptors_closed() {
+    let dir = TempDir::new("inherited_descriptors_closed");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    let inherited = dir.join("inherited.txt");
+    let file = fs::File::create(&inherited).expect("create the inherited file");
+    let _syslogd = Syslogd::start(dir.join("syslog.out"));
+    let mut command = daemon::command(&["-f"]);
+    command.arg(&trap);
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only dup2, which is async-signal-safe. dup2 leaves close-on-exec off.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw, INHERITED_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut daemon = Daemon::spawn(&dir, &mut command);
+    let started = poll_until(|| daemon.stderr().contains("]: START ").then_some(()));
+    assert!(started.is_some(), "ttrapd did not start: {}", daemon.stderr());
+    let fd_dir = format!("/proc/{}/fd", daemon.pid);
+    let held: Vec<PathBuf> = fs::read_dir(&fd_dir)
+        .expect("list the daemon's descriptors")
+        .filter_map(|entry| fs::read_link(entry.ok()?.path()).ok())
+        .collect();
+    assert!(
+        !held.contains(&inherited),
+        "ttrapd still holds the inherited {}: {held:?}",
+        inherited.display()
+    );
+    assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
 }

@@ -34,6 +34,8 @@ fn main() -> ExitCode {
         common::trial("reload_adds_and_removes_traps", reload_adds_and_removes_traps),
         common::trial("reload_rejected_releases_new_traps", reload_rejected_releases_new_traps),
         common::trial("reload_storm_keeps_every_open", reload_storm_keeps_every_open),
+        common::trial("config_fifo_refused", config_fifo_refused),
+        common::trial("hup_after_ancestor_renamed", hup_after_ancestor_renamed),
     ];
     trials.extend(common::trials_per_mode("hup_finds_mmap_write", hup_finds_mmap_write));
     common::run_trials(trials)
@@ -521,5 +523,71 @@ fn reload_storm_keeps_every_open() {
     eprintln!("reload_storm_keeps_every_open: {sent} SIGHUPs, {reloads} reloads, {opens} alerts");
     assert!(reloads > 0, "no reload finished during the storm");
     assert_eq!(opens, STORM_OPENS, "open alerts for {STORM_OPENS} opens during {reloads} reloads");
+    t.stop();
+}
+
+/// Makes a FIFO at `path`.
+fn make_fifo(path: &Path) {
+    let c_path = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: `c_path` is NUL-terminated and lives across the call.
+    let result = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(result, 0, "mkfifo {}: {}", path.display(), std::io::Error::last_os_error());
+}
+
+fn config_fifo_refused() {
+    // A FIFO as the config file, with no writer, would block a plain open
+    // for good: at start, and in a reload, where every opener of a trap
+    // would wait too.
+    let files = TempDir::new("config_fifo_refused-files");
+    let fifo = files.join("fifo.conf");
+    make_fifo(&fifo);
+    let trap = files.join("vpn.key");
+    fs::write(&trap, SECRET).expect("write a trap");
+    let mut command = daemon::command(&["-f", "-c", text(&fifo), text(&trap)]);
+    let finished = run_to_exit(&files, &mut command);
+    assert_eq!(finished.code, Some(1), "exit status with a FIFO as config: {finished:?}");
+    let expected = format!("config file \"{}\" is not a regular file", text(&fifo));
+    assert!(finished.stderr.contains(&expected), "stderr lacks {expected:?}: {finished:?}");
+
+    let config = files.join("ttrapd.conf");
+    write_config(&config, &[&trap]);
+    let options = ["-c", text(&config)];
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let mut t = Trapped::start_with("config_fifo_refused", Mode::Permission, &baits, &options);
+    fs::remove_file(&config).expect("remove the config file");
+    make_fifo(&config);
+    let lines = reload(&mut t);
+    let rejected = lines.iter().find(|line| line.starts_with("ERROR what=reload-rejected "));
+    let rejected = rejected.unwrap_or_else(|| panic!("no rejection among {lines:#?}"));
+    assert!(rejected.contains("not a regular file"), "detail of {rejected:?}");
+    intrude(Command::new("cat").arg(&trap));
+    t.expect(&alert(text(&trap), "open"));
+    t.stop();
+}
+
+fn hup_after_ancestor_renamed() {
+    // The trap's grandparent is renamed: no watch sees the path change, so
+    // a SIGHUP finds it gone, and the trap must be armed again once the
+    // path is re-created, without another SIGHUP.
+    let files = TempDir::new("hup_after_ancestor_renamed-files");
+    let parent = files.join("a").join("b");
+    fs::create_dir_all(&parent).expect("create the trap's directories");
+    let trap = parent.join("key");
+    fs::write(&trap, SECRET).expect("write the trap");
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let mut t =
+        Trapped::start_with("hup_after_ancestor_renamed", Mode::Permission, &baits, &[text(&trap)]);
+    fs::rename(files.join("a"), files.join("a2")).expect("rename the grandparent");
+    t.daemon.signal(libc::SIGHUP);
+    t.expect(&format!("ALERT trap={} event=delete via=hup", text(&trap)));
+    t.expect(&format!("DISARM trap={} reason=deleted state=waiting-for-path", text(&trap)));
+    fs::create_dir_all(&parent).expect("re-create the trap's directories");
+    fs::write(&trap, SECRET).expect("re-create the trap");
+    let rearmed = t.log.expect_where(t.daemon.pid, "REARM", |record| {
+        record.message.starts_with(&format!("REARM trap={} ", text(&trap)))
+    });
+    assert!(rearmed.message.contains(" ino="), "REARM line: {}", rearmed.message);
+    intrude(Command::new("cat").arg(&trap));
+    t.expect(&alert(text(&trap), "open"));
     t.stop();
 }
