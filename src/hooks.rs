@@ -301,6 +301,13 @@ fn run_child(
     sys::unblock_all_signals();
     // A group of its own, so a timeout kills whatever the hook started.
     let _ = rustix::process::setpgid(None, None);
+    // Nothing of the daemon's but the report pipe. Above all not the
+    // fanotify group: a hook whose execve waits on a permission answer
+    // would keep the group alive after the daemon ended, and every opener
+    // of a trap would wait for good.
+    let keep = rustix::fd::AsRawFd::as_raw_fd(report) as u32;
+    sys::close_between(3, keep.saturating_sub(1));
+    sys::close_from(keep + 1);
     if let Ok(null) =
         rustix::fs::open(c"/dev/null", rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty())
     {

@@ -1,5 +1,6 @@
 //! The testable core of ttrapd: command-line parsing, the inotify
-//! read-buffer parser, value escaping and syslog line formatting.
+//! read-buffer parser, value escaping, syslog line formatting and the queue
+//! of lines waiting for syslog.
 //!
 //! Nothing here makes a system call or allocates, so the same code runs in
 //! the static `no_std` binary and, under `cfg(test)`, in the standard test
@@ -20,6 +21,7 @@ pub mod limits;
 pub mod msg;
 pub mod names;
 pub mod path;
+pub mod pending;
 pub mod procfs;
 pub mod report;
 pub mod rfc5424;

@@ -4,11 +4,17 @@
 //! The socket is connected once and reconnected after any send error, so a
 //! restarted syslog daemon (which re-creates its socket) gets lines again
 //! without a restart of ttrapd. Datagram sockets get one line per datagram;
-//! stream sockets get newline-terminated lines. A send timeout bounds how
-//! long a stalled receiver can hold the daemon.
+//! stream sockets get newline-terminated lines.
+//!
+//! The socket never blocks. Lines that a busy receiver cannot take at once
+//! wait in a queue, sent as the socket becomes writable, so a slow syslog
+//! daemon never delays the answers to waiting openers. A line that has
+//! waited [`SEND_TIMEOUT`] first makes ttrapd connect again (the socket may
+//! belong to a syslog daemon that was replaced), and then goes to
+//! `/dev/kmsg` with everything queued behind it.
 
 use core::ffi::CStr;
-use core::time::Duration;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
@@ -20,11 +26,18 @@ use ttrapd::buf::Buf;
 use ttrapd::limits::{LINE_BYTES, MAX_REMOTES};
 use ttrapd::msg::{Kind, Line};
 use ttrapd::path::AbsPath;
+use ttrapd::pending::Pending;
 use ttrapd::rfc5424::{self, Destination, Origin};
 
-/// Longest a send to the syslog socket may block before the line goes to
-/// `/dev/kmsg` instead.
-const SEND_TIMEOUT: Duration = Duration::from_millis(250);
+/// Longest a line may wait for the syslog socket before it goes to
+/// `/dev/kmsg` instead, in milliseconds.
+const SEND_TIMEOUT_MS: u64 = 250;
+
+/// Bytes of lines that may wait for the syslog socket.
+const PENDING_BYTES: usize = 32 * 1024;
+
+static mut PENDING: Pending<PENDING_BYTES> = Pending::new();
+static PENDING_TAKEN: AtomicBool = AtomicBool::new(false);
 
 pub struct Logger {
     socket_path: AbsPath<108>,
@@ -40,9 +53,13 @@ pub struct Logger {
     notice: Line,
     /// Whether the last line failed to reach the syslog socket.
     diverted: bool,
-    /// Whether the receiver stopped taking lines within the send timeout;
-    /// sends then do not wait at all until one goes through.
+    /// Whether a line waited past the send timeout; lines then go to
+    /// `/dev/kmsg` at once, without queueing, until one goes through.
     stalled: bool,
+    /// Lines the socket has not taken yet, oldest first.
+    pending: &'static mut Pending<PENDING_BYTES>,
+    /// When a stalled receiver's path is next connected to again.
+    retry_at: u64,
     /// Lines that went to `/dev/kmsg` since the socket last worked.
     diverted_lines: u64,
     /// Lines that reached neither the socket nor `/dev/kmsg`.
@@ -73,6 +90,12 @@ impl Logger {
     ) -> Self {
         let mut own_tag = Buf::new();
         own_tag.push_bytes(tag);
+        if PENDING_TAKEN.swap(true, Ordering::Relaxed) {
+            crate::fatal_bug(b"syslog queue taken twice");
+        }
+        // SAFETY: checked: the flag makes this the only reference ever
+        // formed to the static; the process has one thread.
+        let pending = unsafe { &mut *(&raw mut PENDING) };
         Self {
             socket_path: AbsPath::new(b"", socket_path.as_bytes()).unwrap_or(
                 AbsPath::new(b"", b"/dev/log").unwrap_or_else(|| crate::fatal_bug(b"socket path")),
@@ -89,6 +112,8 @@ impl Logger {
             notice: Line::new(),
             diverted: false,
             stalled: false,
+            pending,
+            retry_at: 0,
             diverted_lines: 0,
             lost_lines: 0,
             kind: Kind::Start,
@@ -167,6 +192,9 @@ impl Logger {
     /// Drops the syslog connection and connects again.
     pub fn reconnect(&mut self) -> Result<(), Errno> {
         self.socket = None;
+        // A stream receiver got part of the first line at most; the new
+        // connection gets all of it.
+        self.pending.set_sent(0);
         self.connect()
     }
 
@@ -192,13 +220,7 @@ impl Logger {
         if self.foreground {
             write_stderr_line(self.line.body());
         }
-        match send_to_socket(
-            &mut self.socket,
-            &mut self.stream,
-            &mut self.stalled,
-            self.socket_path.as_cstr(),
-            &mut self.line,
-        ) {
+        match self.deliver() {
             Ok(()) => {
                 if self.diverted {
                     self.diverted = false;
@@ -217,6 +239,137 @@ impl Logger {
         if self.kind == Kind::Alert {
             self.run_hook();
         }
+    }
+
+    /// Sends the current line, or queues it behind the lines still waiting
+    /// or while the receiver is busy. An error means the line must go to
+    /// `/dev/kmsg`.
+    fn deliver(&mut self) -> Result<(), Errno> {
+        self.flush();
+        let mut retried = false;
+        while self.pending.is_empty() {
+            let bytes = self.line.bytes();
+            let path = self.socket_path.as_cstr();
+            match send_record(&mut self.socket, &mut self.stream, path, bytes, 0) {
+                Ok(done) if done == record_len(bytes, self.stream) => {
+                    self.stalled = false;
+                    return Ok(());
+                }
+                // Part of a stream line is out: the rest must follow.
+                Ok(done) if done > 0 => {
+                    self.pending.push(bytes, self.now);
+                    self.pending.set_sent(done);
+                    return Ok(());
+                }
+                Ok(_) | Err(Errno::AGAIN) => {
+                    // A stalled receiver may have been replaced by a new
+                    // syslog daemon at the same path: look now and then.
+                    if !self.stalled || retried || self.now < self.retry_at {
+                        break;
+                    }
+                    retried = true;
+                    self.retry_at = self.now + SEND_TIMEOUT_MS;
+                    if self.reconnect().is_err() {
+                        break;
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if self.stalled || !self.pending.push(self.line.bytes(), self.now) {
+            return Err(Errno::AGAIN);
+        }
+        Ok(())
+    }
+
+    /// Sends queued lines while the socket takes them. A failure other
+    /// than a busy receiver sends them all to `/dev/kmsg`.
+    fn flush(&mut self) {
+        while let Some((bytes, _)) = self.pending.front() {
+            let sent = self.pending.sent();
+            let path = self.socket_path.as_cstr();
+            match send_record(&mut self.socket, &mut self.stream, path, bytes, sent) {
+                Ok(done) if done == record_len(bytes, self.stream) => {
+                    self.stalled = false;
+                    self.pending.pop();
+                }
+                Ok(done) => {
+                    self.pending.set_sent(done);
+                    return;
+                }
+                Err(Errno::AGAIN) => return,
+                Err(error) => {
+                    self.divert_pending(error);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends every queued line to `/dev/kmsg`, reporting the diversion.
+    fn divert_pending(&mut self, error: Errno) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if self.pending.sent() > 0 {
+            // The receiver holds the start of a line; a new connection
+            // ends it there.
+            self.socket = None;
+        }
+        if !self.diverted {
+            self.diverted = true;
+            self.report_diversion(error);
+        }
+        while let Some((bytes, _)) = self.pending.front() {
+            let written = match &self.kmsg {
+                Some(kmsg) => write_kmsg_bytes(kmsg, bytes),
+                None => false,
+            };
+            if written {
+                self.diverted_lines += 1;
+            } else {
+                self.lost_lines += 1;
+            }
+            self.pending.pop();
+        }
+    }
+
+    /// Returns the syslog socket while lines wait for it, to poll for
+    /// writability.
+    pub fn syslog_interest(&self) -> Option<rustix::fd::BorrowedFd<'_>> {
+        if self.pending.is_empty() { None } else { self.socket.as_ref().map(|fd| fd.as_fd()) }
+    }
+
+    /// Handles poll readiness of the syslog socket.
+    pub fn syslog_ready(&mut self) {
+        self.flush();
+    }
+
+    /// Sends what is queued, waiting at most [`SEND_TIMEOUT_MS`] for the
+    /// receiver; the rest goes to `/dev/kmsg`. Called before exit.
+    pub fn drain(&mut self) {
+        let deadline = crate::sys::monotonic_ms() + SEND_TIMEOUT_MS;
+        loop {
+            self.flush();
+            let now = crate::sys::monotonic_ms();
+            let Some(socket) = self.syslog_interest() else { break };
+            if now >= deadline {
+                break;
+            }
+            let wait = deadline - now;
+            let timeout = rustix::time::Timespec {
+                tv_sec: (wait / 1000) as i64,
+                tv_nsec: ((wait % 1000) * 1_000_000) as i64,
+            };
+            let mut fds =
+                [rustix::event::PollFd::from_borrowed_fd(socket, rustix::event::PollFlags::OUT)];
+            if let Err(error) = rustix::event::poll(&mut fds, Some(&timeout)) {
+                if error != Errno::INTR {
+                    break;
+                }
+            }
+        }
+        self.divert_pending(Errno::TIMEDOUT);
     }
 
     /// Sends the current line to every remote collector.
@@ -275,16 +428,15 @@ impl Logger {
             .filter_map(Remote::deadline)
             .min();
         let hooks = self.hooks.as_ref().and_then(Hooks::deadline);
-        match (remotes, hooks) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let queued = self.pending.front().map(|(_, queued)| queued + SEND_TIMEOUT_MS);
+        [remotes, hooks, queued].into_iter().flatten().min()
     }
 
     /// Runs timed tasks that are due: reconnections and hook time limits.
     /// Reports collectors that came back and what they missed meanwhile.
     pub fn on_timer(&mut self) {
         let now = self.now;
+        self.expire_pending(now);
         for remote in self.remotes.iter_mut().filter(|remote| remote.is_active()) {
             remote.on_timer(now);
         }
@@ -344,6 +496,26 @@ impl Logger {
         }
     }
 
+    /// Handles a line that has waited past the send timeout: connects
+    /// again, in case the socket belongs to a syslog daemon that was
+    /// replaced, and sends the queue to `/dev/kmsg` if that does not help.
+    fn expire_pending(&mut self, now: u64) {
+        let overdue = |pending: &Pending<PENDING_BYTES>| {
+            pending.front().is_some_and(|(_, queued)| now >= queued + SEND_TIMEOUT_MS)
+        };
+        if !overdue(self.pending) {
+            return;
+        }
+        if self.reconnect().is_ok() {
+            self.flush();
+        }
+        if overdue(self.pending) {
+            self.stalled = true;
+            self.retry_at = now + SEND_TIMEOUT_MS;
+            self.divert_pending(Errno::TIMEDOUT);
+        }
+    }
+
     /// Collects ended hooks and logs their status.
     pub fn reap_hooks(&mut self) {
         let now = self.now;
@@ -400,61 +572,61 @@ impl Logger {
         if self.foreground {
             write_stderr_line(notice.body());
         }
-        let sent = send_to_socket(
-            &mut self.socket,
-            &mut self.stream,
-            &mut self.stalled,
-            self.socket_path.as_cstr(),
-            notice,
-        );
-        if sent.is_err() {
-            if let Some(kmsg) = &self.kmsg {
-                write_kmsg(kmsg, notice);
+        // Queued behind waiting lines, or sent, or to /dev/kmsg.
+        let bytes = notice.bytes();
+        let path = self.socket_path.as_cstr();
+        let was_empty = self.pending.is_empty();
+        let done = if was_empty {
+            send_record(&mut self.socket, &mut self.stream, path, bytes, 0).unwrap_or(0)
+        } else {
+            0
+        };
+        if done == record_len(bytes, self.stream) {
+            return;
+        }
+        if self.pending.push(bytes, self.now) {
+            if was_empty {
+                self.pending.set_sent(done);
             }
+            return;
+        }
+        if let Some(kmsg) = &self.kmsg {
+            write_kmsg_bytes(kmsg, bytes);
         }
     }
 }
 
-/// Sends `line` to the syslog socket, connecting or reconnecting once if the
-/// socket is closed, gone or refusing.
-fn send_to_socket(
+/// Bytes a record takes on the socket: the line, and on a stream its
+/// newline.
+fn record_len(line: &[u8], stream: bool) -> usize {
+    line.len() + usize::from(stream)
+}
+
+/// Sends `line` to the syslog socket without waiting, `sent` bytes of it
+/// having gone before, connecting or reconnecting once if the socket is
+/// closed, gone or refusing. Returns how many bytes of the record the
+/// receiver holds now; fewer than [`record_len`] when it is busy.
+fn send_record(
     socket: &mut Option<OwnedFd>,
     stream: &mut bool,
-    stalled: &mut bool,
     path: &CStr,
-    line: &mut Line,
-) -> Result<(), Errno> {
+    line: &[u8],
+    mut sent: usize,
+) -> Result<usize, Errno> {
     let mut last = Errno::NOTCONN;
     for _ in 0..2 {
         if socket.is_none() {
             let (fd, is_stream) = connect_socket(path)?;
             *socket = Some(fd);
             *stream = is_stream;
+            sent = 0;
         }
-        let fd = socket.as_ref().map(|fd| fd.as_fd());
-        let Some(fd) = fd else { continue };
-        let result = if *stream {
-            send_stream(fd, line, *stalled)
-        } else {
-            send_datagram(fd, line, *stalled)
-        };
+        let Some(fd) = socket.as_ref().map(|fd| fd.as_fd()) else { continue };
+        let result = if *stream { send_stream(fd, line, sent) } else { send_datagram(fd, line) };
         match result {
-            Ok(()) => {
-                *stalled = false;
-                return Ok(());
-            }
-            // A receiver too busy to take the line within the timeout:
-            // reconnecting would not help.
-            Err(Errno::AGAIN) if !*stream => {
-                *stalled = true;
-                return Err(Errno::AGAIN);
-            }
+            Ok(done) => return Ok(done),
+            Err(Errno::AGAIN) => return Ok(sent),
             Err(error) => {
-                // A stream receiver that took no bytes within the timeout is
-                // stalled as well; the connection is dropped either way.
-                if error == Errno::TIMEDOUT {
-                    *stalled = true;
-                }
                 last = error;
                 *socket = None;
             }
@@ -463,38 +635,33 @@ fn send_to_socket(
     Err(last)
 }
 
-/// Returns the flags for a send: never a signal, and no waiting at all
-/// while the receiver is known to be stalled.
-fn send_flags(stalled: bool) -> SendFlags {
-    if stalled { SendFlags::NOSIGNAL | SendFlags::DONTWAIT } else { SendFlags::NOSIGNAL }
+fn send_datagram(fd: rustix::fd::BorrowedFd<'_>, line: &[u8]) -> Result<usize, Errno> {
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    net::send(fd, line, flags).map(|_| line.len())
 }
 
-fn send_datagram(fd: rustix::fd::BorrowedFd<'_>, line: &Line, stalled: bool) -> Result<(), Errno> {
-    net::send(fd, line.bytes(), send_flags(stalled)).map(|_| ())
-}
-
+/// Sends the rest of `line` and its newline from byte `sent` on; returns
+/// the bytes sent in all, which stop short when the receiver is busy.
 fn send_stream(
     fd: rustix::fd::BorrowedFd<'_>,
-    line: &mut Line,
-    stalled: bool,
-) -> Result<(), Errno> {
-    line.push_newline();
-    let mut rest = line.bytes();
-    let mut result = Ok(());
-    while !rest.is_empty() {
-        match net::send(fd, rest, send_flags(stalled)) {
-            Ok(written) => rest = &rest[written..],
+    line: &[u8],
+    mut sent: usize,
+) -> Result<usize, Errno> {
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    while sent < line.len() + 1 {
+        let result = if sent < line.len() {
+            net::send(fd, &line[sent..], flags | SendFlags::MORE)
+        } else {
+            net::send(fd, b"\n", flags)
+        };
+        match result {
+            Ok(written) => sent += written,
             Err(Errno::INTR) => continue,
-            Err(error) => {
-                // Part of a line on a stream would corrupt the next one, so
-                // the caller drops this connection.
-                result = Err(if error == Errno::AGAIN { Errno::TIMEDOUT } else { error });
-                break;
-            }
+            Err(Errno::AGAIN) => return Ok(sent),
+            Err(error) => return Err(error),
         }
     }
-    line.pop_newline();
-    result
+    Ok(sent)
 }
 
 /// Connects to the syslog socket at `path`, as a datagram socket or, when
@@ -503,23 +670,13 @@ fn send_stream(
 pub fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
     let address = SocketAddrUnix::new(path)?;
     for (kind, stream) in [(SocketType::DGRAM, false), (SocketType::STREAM, true)] {
-        // Non-blocking for the connect: a stream receiver that stopped
-        // accepting would otherwise hold ttrapd in connect() for good.
+        // Non-blocking: a stream receiver that stopped accepting would
+        // otherwise hold ttrapd in connect() for good.
         let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
         let socket = net::socket_with(AddressFamily::UNIX, kind, flags, None)?;
         match net::connect(&socket, &address) {
-            Ok(()) => {
-                // Blocking again, bounded by the send timeout below.
-                rustix::fs::fcntl_setfl(&socket, rustix::fs::OFlags::empty())?;
-                // Without the timeout a stalled receiver could block the
-                // daemon longer; the socket still works.
-                let _ = net::sockopt::set_socket_timeout(
-                    &socket,
-                    net::sockopt::Timeout::Send,
-                    Some(SEND_TIMEOUT),
-                );
-                return Ok((socket, stream));
-            }
+            // The socket stays non-blocking: sends never wait.
+            Ok(()) => return Ok((socket, stream)),
             Err(Errno::PROTOTYPE) => continue,
             Err(error) => return Err(error),
         }
@@ -535,6 +692,14 @@ fn write_kmsg(kmsg: &OwnedFd, line: &mut Line) -> bool {
     let written = rustix::io::write(kmsg, line.bytes()).is_ok();
     line.pop_newline();
     written
+}
+
+/// Writes the line `bytes` and a newline to `/dev/kmsg` as one record.
+fn write_kmsg_bytes(kmsg: &OwnedFd, bytes: &[u8]) -> bool {
+    let mut record = Buf::<{ LINE_BYTES + 1 }>::new();
+    record.push_bytes(bytes);
+    record.push(b'\n');
+    rustix::io::write(kmsg, record.as_bytes()).is_ok()
 }
 
 /// Writes `text` and a newline to stderr, ignoring failures: stderr is a

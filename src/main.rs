@@ -84,11 +84,7 @@ pub fn main(args: rt::Args) -> i32 {
     }
     // Descriptors inherited from whoever started ttrapd would stay open
     // for its whole life and pass to its hooks.
-    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
-    sys::close_from(
-        3,
-        limit.map_or(INHERITED_SCAN_LIMIT, |n| n.min(INHERITED_SCAN_LIMIT.into()) as u32),
-    );
+    sys::close_from(3);
     start(args, probe.check)
 }
 
@@ -98,10 +94,6 @@ pub fn main(args: rt::Args) -> i32 {
 /// descriptor, a `/proc` file and directory, and both ends of a new hook's
 /// pipe.
 const MIN_DESCRIPTORS: u64 = 24;
-
-/// Highest descriptor number closed one by one on kernels without
-/// `close_range`.
-const INHERITED_SCAN_LIMIT: u32 = 65_536;
 
 /// Raises the soft open-file limit to the hard one, and refuses to start
 /// when even that leaves too few: out of descriptors, fanotify could not
@@ -381,8 +373,12 @@ fn warn_unmarked(table: &Table, log: &mut Logger) {
     }
 }
 
-/// Runs the event loop: waits on inotify, fanotify, the signalfd and the
-/// collectors, and handles what arrives. Returns the exit status when a
+/// Poll slot of the syslog socket, after inotify, the signalfd, fanotify
+/// and the collectors.
+const SYSLOG_SLOT: usize = 3 + MAX_REMOTES;
+
+/// Runs the event loop: waits on inotify, fanotify, the signalfd, the
+/// collectors and a busy syslog socket, and handles what arrives. Returns the exit status when a
 /// stop signal comes.
 fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
     let buffer = event_buffer();
@@ -415,6 +411,7 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
         });
 
         let mut ready = [false; 3];
+        let syslog_ready;
         let mut remote_ready = [(false, false); MAX_REMOTES];
         {
             let mut fds = [
@@ -427,7 +424,12 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
                 PollFd::new(signals, PollFlags::empty()),
                 PollFd::new(signals, PollFlags::empty()),
                 PollFd::new(signals, PollFlags::empty()),
+                // The syslog socket, while lines wait for it.
+                PollFd::new(signals, PollFlags::empty()),
             ];
+            if let Some(socket) = log.syslog_interest() {
+                fds[SYSLOG_SLOT] = PollFd::from_borrowed_fd(socket, PollFlags::OUT);
+            }
             for index in 0..MAX_REMOTES {
                 if let Some((socket, wants_write)) = log.remote_interest(index) {
                     let flags =
@@ -443,12 +445,14 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
                     line.word("what", "poll-failed");
                     line.errno(errno.raw_os_error());
                     log.send();
+                    log.drain();
                     return EXIT_FAILURE;
                 }
             }
             for (flag, fd) in ready.iter_mut().zip(&fds) {
                 *flag = !fd.revents().is_empty();
             }
+            syslog_ready = !fds[SYSLOG_SLOT].revents().is_empty();
             ready[2] &= table.fan().is_some();
             for (index, state) in remote_ready.iter_mut().enumerate() {
                 let events = fds[3 + index].revents();
@@ -484,6 +488,9 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
                 log.remote_ready(index, writable, trouble);
             }
         }
+        if syslog_ready {
+            log.syslog_ready();
+        }
         log.on_timer();
         table.close_windows(false, log);
         if heartbeat_ms > 0 && now >= next_heartbeat {
@@ -507,7 +514,10 @@ fn serve(state: &mut State, signals: &OwnedFd) -> i32 {
         }
         match signal {
             Signal::None => {}
-            Signal::Stop(status) => return status,
+            Signal::Stop(status) => {
+                log.drain();
+                return status;
+            }
             Signal::Reload => {
                 // Changes no event showed (a write through a shared mapping,
                 // a rename above the parent) come out in the recheck.

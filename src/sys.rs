@@ -163,17 +163,32 @@ pub unsafe fn execve(program: &CStr, argv: *const *const u8, envp: *const *const
     }
 }
 
-/// Closes every descriptor from `first` up (`close_range(2)`). Kernels
-/// before 5.9 lack it; there each number up to `limit` is closed.
-pub fn close_from(first: u32, limit: u32) {
-    // SAFETY: checked: plain integers. Nothing in this process owns a
-    // descriptor at or above `first` when this runs.
-    let result =
-        unsafe { syscall(__NR_close_range, [first as usize, u32::MAX as usize, 0, 0, 0, 0]) };
+/// Highest descriptor number closed one by one on kernels without
+/// `close_range`.
+const CLOSE_SCAN_LIMIT: u32 = 65_535;
+
+/// Closes every descriptor from `first` up (`close_range(2)`).
+pub fn close_from(first: u32) {
+    close_between(first, u32::MAX);
+}
+
+/// Closes the descriptors from `first` to `last`, both included. Kernels
+/// before 5.9 lack `close_range`; there each number is closed up to the
+/// open-file limit, and at most up to [`CLOSE_SCAN_LIMIT`].
+pub fn close_between(first: u32, last: u32) {
+    if first > last {
+        return;
+    }
+    // SAFETY: checked: plain integers. The callers own no descriptor in
+    // the range that they still use.
+    let result = unsafe { syscall(__NR_close_range, [first as usize, last as usize, 0, 0, 0, 0]) };
     if result.is_ok() {
         return;
     }
-    for fd in first..limit {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    let highest =
+        limit.map_or(CLOSE_SCAN_LIMIT, |n| n.saturating_sub(1).min(CLOSE_SCAN_LIMIT.into()) as u32);
+    for fd in first..=last.min(highest) {
         // SAFETY: as above; EBADF for numbers not in use is expected.
         let _ = unsafe { syscall(__NR_close, [fd as usize, 0, 0, 0, 0, 0]) };
     }

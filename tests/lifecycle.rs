@@ -9,8 +9,8 @@ use std::ffi::CString;
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         common::trial("reload_storm_keeps_every_open", reload_storm_keeps_every_open),
         common::trial("config_fifo_refused", config_fifo_refused),
         common::trial("hup_after_ancestor_renamed", hup_after_ancestor_renamed),
+        common::trial("syslog_replaced_while_stalled", syslog_replaced_while_stalled),
     ];
     trials.extend(common::trials_per_mode("hup_finds_mmap_write", hup_finds_mmap_write));
     common::run_trials(trials)
@@ -590,4 +591,59 @@ fn hup_after_ancestor_renamed() {
     intrude(Command::new("cat").arg(&trap));
     t.expect(&alert(text(&trap), "open"));
     t.stop();
+}
+
+/// Opens of the trap that fill the stalled receiver's queue in
+/// `syslog_replaced_while_stalled`.
+const FILLING_OPENS: usize = 1500;
+
+fn syslog_replaced_while_stalled() {
+    // A syslog daemon that stopped reading while still holding its socket,
+    // and a new one bound at the same path: ttrapd must find the new one
+    // rather than divert lines for good. Plain datagram sockets stand in
+    // for both daemons, since a stalled receiver must be held exactly.
+    let dir = TempDir::new("syslog_replaced_while_stalled");
+    let trap = dir.join("vpn.key");
+    fs::write(&trap, SECRET).expect("create the trap");
+    let socket = dir.join("log.sock");
+    let old = UnixDatagram::bind(&socket).expect("bind the first receiver");
+    let mut command = daemon::command(&["-f", "--quiet", "0", "-l", text(&socket), text(&trap)]);
+    let mut daemon = Daemon::spawn(&dir, &mut command);
+    let mut first = [0u8; 2048];
+    old.set_read_timeout(Some(std::time::Duration::from_secs(5))).expect("set a read timeout");
+    let len = old.recv(&mut first).expect("the START line at the first receiver");
+    let start = String::from_utf8_lossy(&first[..len]).into_owned();
+    assert!(start.contains("]: START "), "first line: {start:?}");
+
+    // The first receiver reads nothing more; its queue fills.
+    let mut opener = Command::new("python3");
+    opener.args(["-c", "import os, sys\nfor _ in range(int(sys.argv[2])): os.close(os.open(sys.argv[1], os.O_RDONLY))"]);
+    opener.arg(&trap).arg(FILLING_OPENS.to_string());
+    intrude(&mut opener);
+
+    fs::remove_file(&socket).expect("remove the first receiver's socket");
+    let new = UnixDatagram::bind(&socket).expect("bind the second receiver");
+    new.set_read_timeout(Some(std::time::Duration::from_millis(50))).expect("set a read timeout");
+    let wanted = alert(text(&trap), "attrib");
+    let prefix = format!("<81>ttrapd[{}]: ", daemon.pid);
+    let mut buffer = [0u8; 4096];
+    // Each round changes the trap's mode, which raises an alert, and reads
+    // what arrived; lines queued before the change come first. Lines may
+    // go to /dev/kmsg until ttrapd next tries the path.
+    let mut mode = 0o600;
+    let found = poll_until(|| {
+        mode ^= 0o040;
+        fs::set_permissions(&trap, fs::Permissions::from_mode(mode)).expect("chmod the trap");
+        while let Ok(len) = new.recv(&mut buffer) {
+            let line = String::from_utf8_lossy(&buffer[..len]).into_owned();
+            let message = line.strip_prefix(&prefix).unwrap_or(&line);
+            if event_part(message) == wanted {
+                return Some(());
+            }
+        }
+        None
+    });
+    assert!(found.is_some(), "the second receiver never got {wanted:?}");
+    drop(old);
+    assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
 }

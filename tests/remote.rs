@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         ("hook_limit_four", hook_limit_four),
         ("hook_not_executable", hook_not_executable),
         ("hook_in_trapped_dir", hook_in_trapped_dir),
+        ("hook_starting_when_stopped", hook_starting_when_stopped),
         ("hook_unusable_after_start", hook_unusable_after_start),
         ("flood_counts", flood_counts),
         ("usage_errors", usage_errors),
@@ -1219,7 +1220,11 @@ fn hook_in_trapped_dir() {
     let hook_dir = TempDir::new("hook_in_trapped_dir-hook");
     let out_dir = TempDir::new("hook_in_trapped_dir-out");
     let script = hook_dir.join("hook.sh");
-    let body = format!("touch \"{}/ran-$TTRAPD_PID\"\n", out_dir.path().display());
+    // The hook lists its descriptors: none of the daemon's may be among them.
+    let body = format!(
+        "out=\"{}/ran-$TTRAPD_PID\"\nls -l /proc/$$/fd/ > \"$out.tmp\"\nmv \"$out.tmp\" \"$out\"\n",
+        out_dir.path().display()
+    );
     write_script(&script, &body);
     let script_text = script.to_str().expect("temporary paths are UTF-8");
     let hook_dir_text = hook_dir.path().to_str().expect("temporary paths are UTF-8");
@@ -1230,7 +1235,10 @@ fn hook_in_trapped_dir() {
     let intruder = run_intruder("head", &[OsStr::new("-c0"), t.path("vpn.key").as_os_str()]);
     let record = t.log.expect_where(pid, "HOOK", |record| record.message.starts_with("HOOK "));
     assert_eq!(number(&record.message, "exit"), 0, "exit= of the hook: {}", record.message);
-    wait_for_file(&out_dir.join(format!("ran-{intruder}")));
+    let listing = wait_for_file(&out_dir.join(format!("ran-{intruder}")));
+    for held in ["fanotify", "inotify", "signalfd", "socket:", "kmsg"] {
+        assert!(!listing.contains(held), "the hook inherited {held}:\n{listing}");
+    }
     // The daemon still answers: a second read alerts.
     let second = run_intruder("head", &[OsStr::new("-c0"), t.path("vpn.key").as_os_str()]);
     let second_text = format!("pid={second} ");
@@ -1244,6 +1252,37 @@ fn hook_in_trapped_dir() {
         .collect();
     assert!(about_hook.is_empty(), "the hook's own start was reported: {about_hook:#?}");
     stop_daemon(&mut t);
+}
+
+fn hook_starting_when_stopped() {
+    // The daemon stops right after an alert, while its hook, which lies in
+    // a trapped directory, may still wait in execve for the daemon's
+    // answer. Once the daemon is gone the kernel must let the hook go: no
+    // process of the daemon's may stay behind, holding its fanotify group.
+    let hook_dir = TempDir::new("hook_starting_when_stopped-hook");
+    let script = hook_dir.join("hook.sh");
+    write_script(&script, "exit 0\n");
+    let script_text = script.to_str().expect("temporary paths are UTF-8");
+    let hook_dir_text = hook_dir.path().to_str().expect("temporary paths are UTF-8");
+    for round in 0..5 {
+        let options = ["-x", script_text, hook_dir_text].map(str::to_string);
+        let name = format!("hook_starting_when_stopped-{round}");
+        let mut t = start_trapped(&name, &[Bait::File("vpn.key", SECRET)], &options);
+        run_intruder("cat", &[t.path("vpn.key").as_os_str()]);
+        t.daemon.signal(libc::SIGTERM);
+        assert_eq!(t.daemon.wait(), Some(0), "exit status after SIGTERM");
+        let left = poll_until(|| {
+            let left = daemon::processes_mentioning(script_text);
+            left.is_empty().then_some(())
+        });
+        let stuck = daemon::processes_mentioning(script_text);
+        for &pid in &stuck {
+            // SAFETY: kill takes no pointers; these are the daemon's own
+            // children, started by this test.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        assert!(left.is_some(), "round {round}: processes left after the daemon ended: {stuck:?}");
+    }
 }
 
 fn hook_unusable_after_start() {
