@@ -288,7 +288,15 @@ fn handle(
     ];
     for (bits, name) in names {
         let counted_as = if allowed { "allowed" } else { name };
-        if event.mask & bits == 0 || !table.admit(index, counted_as) {
+        if event.mask & bits == 0 {
+            continue;
+        }
+        let admitted = if unresolved {
+            table.admit_unplaced(index, counted_as)
+        } else {
+            table.admit(index, counted_as)
+        };
+        if !admitted {
             continue;
         }
         let kind = if allowed { Kind::Allowed } else { Kind::Alert };

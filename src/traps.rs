@@ -200,10 +200,6 @@ pub enum Found {
     Stale,
 }
 
-/// How many replaced trapped directories are remembered, so that their
-/// marks can be removed when an event shows where they went.
-const RETIRED_DIRS: usize = 8;
-
 /// A trap that could not be armed at start-up.
 pub struct ArmError {
     pub index: usize,
@@ -242,10 +238,6 @@ pub struct Table {
     /// Monotonic milliseconds of the current loop turn.
     now: u64,
     pub stats: Stats,
-    /// Device and inode of trapped directories since replaced, newest
-    /// overwriting oldest.
-    retired: [(u64, u64); RETIRED_DIRS],
-    retired_next: usize,
 }
 
 /// Event counts over the daemon's life. Every event either raised an alert
@@ -291,8 +283,6 @@ impl Table {
             quiet_ms: 0,
             now: 0,
             stats: Stats { events: 0, alerts: 0, repeated: 0, answered: 0 },
-            retired: [(0, 0); RETIRED_DIRS],
-            retired_next: 0,
         })
     }
 
@@ -407,10 +397,21 @@ impl Table {
     /// Counts one event on trap `index` and decides whether it alerts now
     /// or waits for the trap's REPEAT line.
     pub fn admit(&mut self, index: usize, event: &str) -> bool {
+        self.admit_as(index, event, true)
+    }
+
+    /// Like [`Table::admit`] for an event charged to trap `index` without
+    /// being placed in it: the trap's `events=` choice does not apply, since
+    /// the event may belong to another trap.
+    pub fn admit_unplaced(&mut self, index: usize, event: &str) -> bool {
+        self.admit_as(index, event, false)
+    }
+
+    fn admit_as(&mut self, index: usize, event: &str, filtered: bool) -> bool {
         let kind = flood::event_index(event);
         let settings = self.traps[index].settings;
         // A trap limited to some events ignores the others altogether.
-        if settings.events != 0 && settings.events & (1 << kind) == 0 {
+        if filtered && settings.events != 0 && settings.events & (1 << kind) == 0 {
             return false;
         }
         self.stats.events += 1;
@@ -477,14 +478,12 @@ impl Table {
     }
 
     /// Moves the inotify instance and the fanotify group of `other` to this
-    /// table, with their queues and the retired directories. A reload arms the new table on them, so no
+    /// table, with their queues. A reload arms the new table on them, so no
     /// event is lost with a closed queue, and none is reported twice by two
     /// queues watching the same inode.
     pub fn take_watchers(&mut self, other: &mut Table) {
         self.inotify = other.inotify.take();
         self.fan = other.fan.take();
-        self.retired = other.retired;
-        self.retired_next = other.retired_next;
     }
 
     /// Removes the watches and marks of this table that `keep`, which now
@@ -519,16 +518,7 @@ impl Table {
             if let (true, Some(fan)) = (here, keep.fan.as_ref()) {
                 fan.unmark_path(path);
             }
-            if trap.is_dir {
-                keep.retire(trap.snapshot.dev, trap.snapshot.ino);
-            }
         }
-    }
-
-    /// Remembers a trapped directory's inode that no trap refers to now.
-    fn retire(&mut self, dev: u64, ino: u64) {
-        self.retired[self.retired_next] = (dev, ino);
-        self.retired_next = (self.retired_next + 1) % RETIRED_DIRS;
     }
 
     pub fn fan(&self) -> Option<&Fan> {
@@ -615,12 +605,14 @@ impl Table {
     /// `seen` the path the kernel gives for the object when the entry was
     /// not found through that path.
     ///
-    /// An event that the table cannot place fails closed. The kernel sent
-    /// it because the object or its parent directory carries a mark; once
-    /// the object is known to be no trap, neither an old trap inode nor an
-    /// old trapped directory, it must be an entry of a trapped directory
-    /// reached by a path that does not exist here: a bind mount in another
-    /// mount namespace, or a detached mount.
+    /// The kernel sent the event because the object or its parent
+    /// directory carries a mark. Where the kernel's path for the object
+    /// leads to the object here too, its parent is the real one: a trapped
+    /// directory, or one that was trapped once, whose mark is then removed.
+    /// Otherwise the opener used a path that does not exist here (a bind
+    /// mount in another mount namespace, a detached mount), and the name is
+    /// looked up in each trapped directory. An event that none of this
+    /// places fails closed: it is charged to a trapped directory.
     pub fn identify(&self, object: &OwnedFd, entry: &mut Buf<256>, seen: &mut Buf<256>) -> Found {
         let Ok(stat) = fs::fstat(object) else { return self.unresolved(None) };
         let armed = |t: &Trap| t.wd != 0 && t.fan;
@@ -652,29 +644,37 @@ impl Table {
         };
         let base = path::base_start(&target[..len]);
         let parent_len = path::parent_len(&target[..len]);
+        let is_object = |found: &Stat| found.st_dev == stat.st_dev && found.st_ino == stat.st_ino;
+        // Does the kernel's path lead to this very object here? Not when
+        // the opener used a mount that ttrapd's namespace lacks.
+        target[len] = 0;
+        let here = CStr::from_bytes_until_nul(&target)
+            .ok()
+            .and_then(|full| fs::statat(CWD, full, AtFlags::SYMLINK_NOFOLLOW).ok())
+            .is_some_and(|found| is_object(&found));
         let saved = target[parent_len];
         target[parent_len] = 0;
         let parent = CStr::from_bytes_until_nul(&target)
             .ok()
             .and_then(|parent| fs::statat(CWD, parent, AtFlags::empty()).ok());
         target[parent_len] = saved;
-        let name = &target[base..len];
-        let is_parent = |t: &Trap| {
-            armed(t) && t.is_dir && parent.as_ref().is_some_and(|p| same(t, p.st_dev, p.st_ino))
-        };
-        if let Some(index) = (0..self.count).find(|&i| is_parent(&self.traps[i])) {
-            entry.push_bytes(name);
-            return Found::Trap(index);
+        if here {
+            let is_parent = |t: &Trap| {
+                armed(t) && t.is_dir && parent.as_ref().is_some_and(|p| same(t, p.st_dev, p.st_ino))
+            };
+            if let Some(index) = (0..self.count).find(|&i| is_parent(&self.traps[i])) {
+                entry.push_bytes(&target[base..len]);
+                return Found::Trap(index);
+            }
         }
         // The path leads elsewhere here; look the name up in each trapped
         // directory on the object's file system.
+        let name = &target[base..len];
         let holds = |t: &Trap| {
             armed(t)
                 && t.is_dir
                 && t.snapshot.dev == stat.st_dev
-                && self
-                    .entry_stat(t, name)
-                    .is_some_and(|e| e.st_dev == stat.st_dev && e.st_ino == stat.st_ino)
+                && self.entry_stat(t, name).is_some_and(|e| is_object(&e))
         };
         if let Some(index) = (0..self.count).find(|&i| holds(&self.traps[i])) {
             entry.push_bytes(name);
@@ -686,15 +686,15 @@ impl Table {
         if fan.unmark(object) {
             return Found::Stale;
         }
-        // An old trapped directory that was moved away or replaced.
-        if let Some(parent) = parent {
-            if self.retired.iter().any(|&(dev, ino)| dev == parent.st_dev && ino == parent.st_ino) {
-                target[parent_len] = 0;
-                if let Ok(path) = CStr::from_bytes_until_nul(&target) {
-                    fan.unmark_path(path);
-                }
-                return Found::Stale;
+        if here {
+            // The object's parent here is no trapped directory, so the mark
+            // that raised the event sits on a directory that was trapped
+            // once: moved away, replaced, or dropped by a reload.
+            target[parent_len] = 0;
+            if let Ok(parent) = CStr::from_bytes_until_nul(&target) {
+                fan.unmark_path(parent);
             }
+            return Found::Stale;
         }
         let found = self.unresolved(Some(stat.st_dev));
         if matches!(found, Found::Unresolved(_)) {
@@ -844,17 +844,13 @@ impl Table {
     }
 
     /// Forgets the trap's own watch, removing it from inotify unless another
-    /// trap shares it. A directory's inode is remembered as retired: its
-    /// fanotify mark stays until an event shows where it went.
+    /// trap shares it. A moved-away directory keeps its fanotify mark
+    /// until an event shows where it went.
     fn disarm(&mut self, index: usize) {
         let wd = self.traps[index].wd;
         self.traps[index].wd = 0;
         if wd == 0 {
             return;
-        }
-        if self.traps[index].is_dir {
-            let old = self.traps[index].snapshot;
-            self.retire(old.dev, old.ino);
         }
         let shared = self.traps[..self.count].iter().any(|t| t.wd == wd || t.anchor_wd == wd);
         if !shared {

@@ -45,6 +45,8 @@ fn main() -> ExitCode {
         ("deny_entry_via_foreign_mount", deny_entry_via_foreign_mount),
         ("deny_entry_with_unreadable_path", deny_entry_with_unreadable_path),
         ("moved_away_directory_released", moved_away_directory_released),
+        ("foreign_mount_charged_to_its_trap", foreign_mount_charged_to_its_trap),
+        ("dropped_directory_no_way_in", dropped_directory_no_way_in),
         ("allow_exe", allow_exe),
         ("allow_exe_flood_control", allow_exe_flood_control),
         ("own_hook_not_reported", own_hook_not_reported),
@@ -723,10 +725,14 @@ fn deny_entry_with_unreadable_path() {
     stop(&mut t);
 }
 
+/// Times the trapped directory is moved away in
+/// `moved_away_directory_released`, each time re-created.
+const MOVES: usize = 12;
+
 fn moved_away_directory_released() {
-    // Two trapped directories; the first is moved away and then read.
-    // Its entries are no traps any more, and must not be charged to the
-    // other directory either.
+    // Two trapped directories; the first is moved away, re-created and
+    // moved away again, and each old one is read. Their entries are no
+    // traps any more, and must not be charged to the other directory.
     let settings = "mode=fanotify-perm deny=yes";
     let baits = [Bait::DirWith(VAULT, "secret", SECRET), Bait::Dir("other")];
     let mut t = start_with_baits(
@@ -736,21 +742,119 @@ fn moved_away_directory_released() {
         &["--deny"],
         settings,
     );
-    let moved = t.path("vault.old");
-    fs::rename(t.path(VAULT), &moved).expect("move the trapped directory away");
-    t.expect(&common::alert(&t.trap(VAULT), "move"));
-    for _ in 0..2 {
-        let ran = run(&t.dir, printing_pid("cat").arg(moved.join("secret")));
-        let (_, output) = ran.printed_pid();
-        assert_eq!(output, SECRET.as_bytes(), "output of cat in the moved directory");
+    let vault = t.trap(VAULT);
+    for round in 0..MOVES {
+        fs::rename(t.path(VAULT), t.path(format!("vault.{round}")))
+            .expect("move the trapped directory away");
+        t.expect(&common::alert(&vault, "move"));
+        fs::create_dir(t.path(VAULT)).expect("re-create the trapped directory");
+        t.log.expect_where(t.daemon.pid, "REARM", |record| {
+            record.message.starts_with(&format!("REARM trap={vault} "))
+        });
+        // The new directory gets a secret without opening it: a rename.
+        let staged = t.path(format!("secret.{round}"));
+        fs::write(&staged, SECRET).expect("stage a secret");
+        fs::rename(&staged, t.path(VAULT).join("secret")).expect("move the secret in");
+    }
+    for round in [0, MOVES / 2, MOVES - 1] {
+        let old = t.path(format!("vault.{round}")).join("secret");
+        for _ in 0..2 {
+            let ran = run(&t.dir, printing_pid("cat").arg(&old));
+            let (_, output) = ran.printed_pid();
+            assert_eq!(output, SECRET.as_bytes(), "output of cat in moved directory {round}");
+        }
     }
     let records = t.barrier_records();
     let charged: Vec<&str> = records
         .iter()
         .map(|record| record.message.as_str())
-        .filter(|message| message.contains("entry=secret"))
+        .filter(|message| message.contains(" event=open ") || message.contains(" event=read "))
         .collect();
-    assert!(charged.is_empty(), "reads in the moved directory were reported: {charged:?}");
+    assert!(charged.is_empty(), "reads in the moved directories were reported: {charged:?}");
+    stop(&mut t);
+}
+
+/// Writes a configuration file in `dir` with `lines`; returns its path.
+fn config_file(dir: &TempDir, lines: &str) -> String {
+    let path = dir.join("ttrapd.conf");
+    fs::write(&path, lines).expect("write the configuration file");
+    path_text(&path)
+}
+
+fn foreign_mount_charged_to_its_trap() {
+    // Trapped directory A, whose opens are refused, is bound over trapped
+    // directory B in another mount namespace. Reading B/secret there reads
+    // A's secret, which must be charged to A, under A's settings.
+    let files = TempDir::new("foreign_mount_charged_to_its_trap-files");
+    let a = files.join("a");
+    let b = files.join("b");
+    for (dir, content) in [(&a, SECRET), (&b, "other secret\n")] {
+        fs::create_dir(dir).expect("create a trapped directory");
+        fs::write(dir.join("secret"), content).expect("write a secret");
+    }
+    let lines = format!("trap {} deny\ntrap {} events=delete\n", path_text(&a), path_text(&b));
+    let config = config_file(&files, &lines);
+    let name = "foreign_mount_charged_to_its_trap";
+    let mut t = Trapped::start_with(name, Mode::Permission, &[], &["-c", &config]);
+    let script = "mount --bind \"$1\" \"$2\" || exit 97; echo $$; exec cat \"$2/secret\"";
+    let mut intruder = Command::new("unshare");
+    intruder.args(["--mount", "sh", "-c", script, "sh"]).arg(&a).arg(&b);
+    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
+    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
+    let cat = assert_refused(&ran);
+
+    let records = t.barrier_records();
+    let alert = find(&records, "ALERT", "open", cat);
+    alert.assert_field_order();
+    alert.assert_field("trap", &field_value(&path_text(&a)), "the directory really opened");
+    alert.assert_field("entry", "secret", "the entry opened");
+    let seen = format!("{}/secret", path_text(&b));
+    alert.assert_field("path", &field_value(&seen), "the path the intruder used");
+    alert.assert_field("action", "denied", "the refusal of A's deny");
+    stop(&mut t);
+}
+
+fn dropped_directory_no_way_in() {
+    // A reload drops trapped directory OLD. In its own namespaces, an
+    // unprivileged user binds a secret of the still trapped VAULT onto a
+    // file in OLD and reads it there.
+    let files = TempDir::new("dropped_directory_no_way_in-files");
+    fs::set_permissions(files.path(), fs::Permissions::from_mode(0o755))
+        .expect("open the directory to all");
+    let vault = files.join("vault");
+    let old = files.join("old");
+    for dir in [&vault, &old] {
+        fs::create_dir(dir).expect("create a trapped directory");
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod a directory");
+    }
+    let secret = vault.join("secret");
+    fs::write(&secret, SECRET).expect("write the secret");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).expect("chmod the secret");
+    fs::write(old.join("plain"), "plain\n").expect("write a plain file");
+    let both = format!("trap {}\ntrap {}\n", path_text(&vault), path_text(&old));
+    let config = config_file(&files, &both);
+    let name = "dropped_directory_no_way_in";
+    let mut t = Trapped::start_with(name, Mode::Permission, &[], &["--deny", "-c", &config]);
+    config_file(&files, &format!("trap {}\n", path_text(&vault)));
+    t.daemon.signal(libc::SIGHUP);
+    t.expect("HUP action=reloaded traps=2 added=0 removed=1");
+
+    let script = "mount --bind \"$1\" \"$2\" || exit 97; echo $$; exec cat \"$2\"";
+    let mut intruder = Command::new("setpriv");
+    intruder.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    intruder.args(["unshare", "-Urm", "sh", "-c", script, "sh"]);
+    intruder.arg(&secret).arg(old.join("plain"));
+    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
+    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
+    let cat = assert_refused(&ran);
+
+    let records = t.barrier_records();
+    let alert = find(&records, "ALERT", "open", cat);
+    alert.assert_field_order();
+    alert.assert_field("trap", &field_value(&path_text(&vault)), "the trapped directory");
+    let seen = format!("{}/plain", path_text(&old));
+    alert.assert_field("path", &field_value(&seen), "the path the intruder used");
+    alert.assert_field("action", "denied", "the mark of a refused open");
     stop(&mut t);
 }
 
