@@ -9,7 +9,7 @@
 use core::ffi::CStr;
 
 use rustix::fd::OwnedFd;
-use rustix::fs::{self, CWD, Mode, OFlags};
+use rustix::fs::{self, AtFlags, CWD, Mode, OFlags};
 use rustix::io::Errno;
 use ttrapd::buf::{Buf, Bytes};
 use ttrapd::limits::CMD_FIELD_CAP;
@@ -41,10 +41,12 @@ pub struct Culprit {
     auid: Option<u32>,
     session: Option<u32>,
     tty: Buf<32>,
-    exe: Buf<256>,
+    exe: Buf<LINK_BYTES>,
     exe_read: bool,
+    /// Device and inode of the file the process runs.
+    exe_inode: Option<(u64, u64)>,
     comm: Buf<64>,
-    cwd: Buf<256>,
+    cwd: Buf<LINK_BYTES>,
     cwd_read: bool,
     cmd: Buf<512>,
     cmd_read: bool,
@@ -99,6 +101,7 @@ impl Culprit {
             tty: Buf::new(),
             exe: Buf::new(),
             exe_read: false,
+            exe_inode: None,
             comm: Buf::new(),
             cwd: Buf::new(),
             cwd_read: false,
@@ -132,9 +135,14 @@ impl Culprit {
         // answer, which --allow and --deny decide by executable, the
         // executable is compared as well.
         if check_exe {
-            let mut exe = Buf::<256>::new();
+            let mut exe = Buf::<LINK_BYTES>::new();
             let read = readlink_proc(pid, b"exe", &mut exe);
             if read != self.exe_read || exe.as_bytes() != self.exe.as_bytes() {
+                return false;
+            }
+            // The same name may stand for another file in the process's
+            // mount namespace.
+            if exe_inode(pid) != self.exe_inode {
                 return false;
             }
         }
@@ -202,6 +210,7 @@ impl Culprit {
             self.session = procfs::parse_number_file(&text[..len]);
         }
         self.exe_read = readlink_proc(pid, b"exe", &mut self.exe);
+        self.exe_inode = exe_inode(pid);
         self.cwd_read = readlink_proc(pid, b"cwd", &mut self.cwd);
         if let Ok(len) = read_proc(pid, b"cmdline", &mut text) {
             self.cmd_read = true;
@@ -363,9 +372,23 @@ impl Culprit {
         self.pid == pid || self.ancestors[..self.ancestor_count].contains(&pid)
     }
 
-    /// Reports whether the executable was read and `allowed` accepts it.
+    /// Reports whether the executable was read, `allowed` accepts its path,
+    /// and the file at that path here is the one the process runs.
     pub fn exe_is(&self, allowed: impl Fn(&[u8]) -> bool) -> bool {
-        self.exe_read && allowed(self.exe.as_bytes())
+        if !self.exe_read || !allowed(self.exe.as_bytes()) {
+            return false;
+        }
+        // The link's text is the path in the process's own mount namespace,
+        // where anyone may bind another program over an allowed one. The
+        // file the process runs must be the one at that path here.
+        let mut here = Buf::<LINK_BYTES>::new();
+        here.push_bytes(self.exe.as_bytes());
+        here.push(0);
+        let Ok(here) = CStr::from_bytes_with_nul(here.as_bytes()) else { return false };
+        match (fs::statat(CWD, here, AtFlags::empty()), self.exe_inode) {
+            (Ok(here), Some(running)) => (here.st_dev, here.st_ino) == running,
+            _ => false,
+        }
     }
 
     /// Adds the process fields to an alert line, in the documented order.
@@ -463,10 +486,20 @@ pub fn read_proc(pid: u32, name: &[u8], buffer: &mut [u8]) -> Result<usize, Errn
     Ok(len)
 }
 
+/// Returns the device and inode of the file process `pid` runs.
+fn exe_inode(pid: u32) -> Option<(u64, u64)> {
+    let exe = proc_path(pid, b"exe");
+    fs::statat(CWD, as_cstr(&exe), AtFlags::empty()).ok().map(|stat| (stat.st_dev, stat.st_ino))
+}
+
+/// Bytes kept of the `exe` and `cwd` links: more than the line shows of a
+/// path, so a longer one is shown cut, with the cut marked.
+const LINK_BYTES: usize = ttrapd::limits::PATH_FIELD_CAP + 112;
+
 /// Reads the target of the link `/proc/PID/NAME` into `out`.
 pub fn readlink_proc(pid: u32, name: &[u8], out: &mut Bytes) -> bool {
     let path = proc_path(pid, name);
-    let mut target = [0u8; 512];
+    let mut target = [0u8; LINK_BYTES];
     match fs::readlinkat_raw(CWD, as_cstr(&path), &mut target[..]) {
         Ok(len) => {
             out.push_bytes(&target[..len.min(target.len())]);

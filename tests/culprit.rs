@@ -49,6 +49,7 @@ fn main() -> ExitCode {
         ("dropped_directory_no_way_in", dropped_directory_no_way_in),
         ("allow_exe", allow_exe),
         ("allow_exe_flood_control", allow_exe_flood_control),
+        ("allow_exe_not_borrowed", allow_exe_not_borrowed),
         ("own_hook_not_reported", own_hook_not_reported),
         ("fd_count_after_opens", fd_count_after_opens),
         ("stalled_syslog", stalled_syslog),
@@ -900,6 +901,35 @@ fn allow_exe() {
     let (records, head) = allowed_cat_then_head(&mut t, &cat_exe);
     let alert = find(&records, "ALERT", "open", head);
     alert.assert_field("comm", "head", "the command name of head, which is not allowed");
+    stop(&mut t);
+}
+
+fn allow_exe_not_borrowed() {
+    // tac is allowed. In a mount namespace of its own, an unprivileged
+    // intruder binds cat over tac and runs it: the process's exe link still
+    // names tac, but the file it runs is cat.
+    let tac_exe = real_exe("tac");
+    let cat_exe = real_exe("cat");
+    let options = ["--deny", "--allow", tac_exe.as_str()];
+    let settings = "mode=fanotify-perm deny=yes allowed_exes=1";
+    let mut t = start("allow_exe_not_borrowed", Mode::Permission, &options, settings);
+    fs::set_permissions(t.dir.path(), fs::Permissions::from_mode(0o755))
+        .expect("let other users into the directory");
+    fs::set_permissions(t.path(KEY), fs::Permissions::from_mode(0o644))
+        .expect("let other users read the trap");
+    let script = "mount --bind \"$1\" \"$2\" || exit 97; echo $$; exec \"$2\" \"$3\"";
+    let mut intruder = Command::new("setpriv");
+    intruder.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+    intruder.args(["unshare", "-Urm", "sh", "-c", script, "sh", &cat_exe, &tac_exe]);
+    intruder.arg(t.path(KEY));
+    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
+    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
+    let pid = assert_refused(&ran);
+
+    let records = t.barrier_records();
+    let alert = find(&records, "ALERT", "open", pid);
+    alert.assert_field("exe", &field_value(&tac_exe), "the name the process gives");
+    alert.assert_field("action", "denied", "the refusal of --deny");
     stop(&mut t);
 }
 
