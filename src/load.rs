@@ -62,6 +62,8 @@ pub enum Problem<'a> {
     TooBig { path: &'a [u8], max: usize },
     /// A FIFO, device, socket or directory where a file was expected.
     NotRegular { path: &'a [u8] },
+    /// The config file is a trap or lies in a trapped directory.
+    InTrap { path: &'a [u8], trap: &'a [u8] },
 }
 
 /// Formats `problem` as one stderr line, newline included.
@@ -89,6 +91,13 @@ pub fn format_problem(out: &mut Bytes, problem: &Problem<'_>) {
             out.push_bytes(b"ttrapd: config file ");
             ttrapd::escape::push_quoted(out, path, 300);
             out.push_bytes(b" is not a regular file; give the path of a plain file\n");
+        }
+        Problem::InTrap { path, trap } => {
+            out.push_bytes(b"ttrapd: config file ");
+            ttrapd::escape::push_quoted(out, path, 300);
+            out.push_bytes(b" is covered by trap ");
+            ttrapd::escape::push_quoted(out, trap, 300);
+            out.push_bytes(b", so reading it on SIGHUP would wait on ttrapd itself; keep the config file outside the traps\n");
         }
     }
 }
@@ -138,11 +147,14 @@ fn add_error<'a>(error: AddError, path: &'a [u8]) -> UsageError<'a> {
 /// `table`. Each problem goes to `report`. With any problem, returns as an
 /// error what could be built, for `--check` to examine further, or `None`
 /// when a file could not even be read. `--help` and `--version` must have
-/// been handled before.
+/// been handled before. `marked` is the table whose traps are armed now: a
+/// config file among them is not opened, since the open would wait on
+/// ttrapd's own answer.
 pub fn load<'t>(
     args: Args,
     texts: &'t mut Texts,
     table: &mut Table,
+    marked: Option<&Table>,
     report: &mut dyn FnMut(&Problem<'_>),
 ) -> Result<Config<'t>, Option<Config<'t>>> {
     // A first pass over the arguments finds --config and --cmdline; its
@@ -166,6 +178,11 @@ pub fn load<'t>(
     }
     if meta.config_file.is_some() {
         let path = core::ffi::CStr::from_bytes_with_nul(texts.path.as_bytes()).unwrap_or(c"/");
+        if let Some(index) = marked.and_then(|marked| marked.covering(path)) {
+            let trap = marked.map_or(&b""[..], |marked| marked.path(index));
+            report(&Problem::InTrap { path: path.to_bytes(), trap });
+            return Err(None);
+        }
         let read = read_file(path, &mut texts.file);
         let path = path.to_bytes();
         let problem = match read {
@@ -240,6 +257,16 @@ pub fn load<'t>(
     if let Err(error) = args::validate(&config, traps) {
         report(&Problem::Usage(error));
         return Err(Some(config));
+    }
+    if meta.config_file.is_some() {
+        // The next reload would wait on ttrapd itself.
+        let path = core::ffi::CStr::from_bytes_with_nul(texts.path.as_bytes()).unwrap_or(c"/");
+        if let Some(index) = table.covering(path) {
+            let mut trap = Buf::<{ ttrapd::limits::PATH_MAX }>::new();
+            trap.push_bytes(table.path(index));
+            report(&Problem::InTrap { path: path.to_bytes(), trap: trap.as_bytes() });
+            return Err(Some(config));
+        }
     }
     if table.any_denies() && config.fanotify != Fanotify::Permission {
         let other = if config.fanotify == Fanotify::Off { "--no-fanotify" } else { "--no-perm" };

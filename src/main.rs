@@ -130,7 +130,7 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
     table.load_cwd();
     let texts = Texts::take();
     let mut status = EXIT_USAGE;
-    let config = load::load(args, &mut *texts, &mut table, &mut |problem| {
+    let config = load::load(args, &mut *texts, &mut table, None, &mut |problem| {
         if matches!(
             problem,
             load::Problem::Read { .. }

@@ -40,7 +40,7 @@ pub fn reload(state: &mut State) {
 
     let mut first_problem = Buf::<512>::new();
     let mut problems = 0;
-    let config = load::load(*args, texts, &mut table, &mut |problem| {
+    let config = load::load(*args, texts, &mut table, Some(&*old), &mut |problem| {
         problems += 1;
         if first_problem.is_empty() {
             load::format_problem(&mut first_problem, problem);

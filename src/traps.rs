@@ -719,6 +719,37 @@ impl Table {
         }
     }
 
+    /// Returns the trap that covers the file at `path`: the file itself, or
+    /// the directory that holds it. Follows symbolic links, and opens
+    /// nothing that could wait on a permission answer.
+    pub fn covering(&self, path: &CStr) -> Option<usize> {
+        // An O_PATH descriptor raises no fanotify event; its link tells the
+        // real parent directory.
+        let flags = fs::OFlags::PATH | fs::OFlags::CLOEXEC;
+        let file = fs::open(path, flags, fs::Mode::empty()).ok()?;
+        let stat = fs::fstat(&file).ok()?;
+        let mut link = Buf::<32>::new();
+        link.push_bytes(b"/proc/self/fd/");
+        link.push_u64(rustix::fd::AsRawFd::as_raw_fd(&file) as u64);
+        link.push(0);
+        let mut target = [0u8; ttrapd::limits::PATH_MAX];
+        let link = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
+        let len = fs::readlinkat_raw(CWD, link, &mut target[..]).ok()?.min(target.len() - 1);
+        let parent_len = path::parent_len(&target[..len]);
+        target[parent_len] = 0;
+        let parent = CStr::from_bytes_until_nul(&target)
+            .ok()
+            .and_then(|parent| fs::statat(CWD, parent, AtFlags::empty()).ok());
+        (0..self.count).find(|&index| {
+            let Ok(trap) = fs::statat(CWD, self.path_cstr(index), AtFlags::empty()) else {
+                return false;
+            };
+            let same = |other: &Stat| other.st_dev == trap.st_dev && other.st_ino == trap.st_ino;
+            let is_dir = FileType::from_raw_mode(trap.st_mode) == FileType::Directory;
+            same(&stat) || (is_dir && parent.as_ref().is_some_and(same))
+        })
+    }
+
     /// Returns the `stat` of entry `name` of trapped directory `trap`,
     /// without following a symbolic link and without opening anything.
     fn entry_stat(&self, trap: &Trap, name: &[u8]) -> Option<Stat> {

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         common::trial("reload_rejected_releases_new_traps", reload_rejected_releases_new_traps),
         common::trial("reload_storm_keeps_every_open", reload_storm_keeps_every_open),
         common::trial("config_fifo_refused", config_fifo_refused),
+        common::trial("config_in_trap_refused", config_in_trap_refused),
         common::trial("hup_after_ancestor_renamed", hup_after_ancestor_renamed),
         common::trial("syslog_replaced_while_stalled", syslog_replaced_while_stalled),
     ];
@@ -646,4 +647,47 @@ fn syslog_replaced_while_stalled() {
     assert!(found.is_some(), "the second receiver never got {wanted:?}");
     drop(old);
     assert_eq!(daemon.stop(), Some(0), "exit status after SIGTERM");
+}
+
+fn config_in_trap_refused() {
+    // ttrapd reads its config file again on SIGHUP. If that file were a
+    // trap, or lay in a trapped directory, the read would wait on ttrapd's
+    // own answer for good.
+    let files = TempDir::new("config_in_trap_refused-files");
+    let vault = files.join("vault");
+    fs::create_dir(&vault).expect("create the trapped directory");
+    let inside = vault.join("ttrapd.conf");
+    write_config(&inside, &[&vault]);
+    let mut command = daemon::command(&["-f", "-c", text(&inside)]);
+    let finished = run_to_exit(&files, &mut command);
+    assert_eq!(finished.code, Some(2), "exit status with the config in a trap: {finished:?}");
+    let expected =
+        format!("config file \"{}\" is covered by trap \"{}\"", text(&inside), text(&vault));
+    assert!(finished.stderr.contains(&expected), "stderr lacks {expected:?}: {finished:?}");
+
+    // Running with a config outside, which a reload then points into the
+    // trapped directory through a symbolic link.
+    let config = files.join("ttrapd.conf");
+    write_config(&config, &[]);
+    let options = ["-c", text(&config), text(&vault)];
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let mut t = Trapped::start_with("config_in_trap_refused", Mode::Permission, &baits, &options);
+    fs::remove_file(&config).expect("remove the config file");
+    std::os::unix::fs::symlink(&inside, &config).expect("link the config into the trap");
+    let lines = reload(&mut t);
+    let rejected = lines.iter().find(|line| line.starts_with("ERROR what=reload-rejected "));
+    let rejected = rejected.unwrap_or_else(|| panic!("no rejection among {lines:#?}"));
+    assert!(rejected.contains("is covered by trap"), "detail of {rejected:?}");
+    // The daemon still answers.
+    intrude(Command::new("cat").arg(&inside));
+    t.expect(&common::entry_alert(text(&vault), "open", "ttrapd.conf"));
+
+    // A reload whose new traps would cover the config is refused too.
+    fs::remove_file(&config).expect("remove the link");
+    write_config(&config, &[&files.join("ttrapd.conf")]);
+    let lines = reload(&mut t);
+    let rejected = lines.iter().find(|line| line.starts_with("ERROR what=reload-rejected "));
+    let rejected = rejected.unwrap_or_else(|| panic!("no rejection among {lines:#?}"));
+    assert!(rejected.contains("is covered by trap"), "detail of {rejected:?}");
+    t.stop();
 }
