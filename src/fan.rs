@@ -247,8 +247,11 @@ fn handle(
             culprit.gather(pid, now);
         }
         // As pid 1 of a PID namespace ttrapd adopts every orphan, so descent
-        // proves nothing there. Its hooks are recognised by pid instead.
-        policy.own_pid != 1 && culprit.descends_from(policy.own_pid)
+        // proves nothing there. Its hooks are recognised by pid instead, and
+        // what they start by the process group each hook leads, which
+        // holds a process that outlives its hook.
+        (policy.own_pid != 1 && culprit.descends_from(policy.own_pid))
+            || log.is_hook(culprit.pgrp())
     };
     if own {
         if permission {

@@ -37,6 +37,8 @@ pub struct Culprit {
     reused: bool,
     start_time: u64,
     ppid: u32,
+    /// Process group; a hook's group holds what the hook started.
+    pgrp: u32,
     ids: Ids,
     auid: Option<u32>,
     session: Option<u32>,
@@ -95,6 +97,7 @@ impl Culprit {
             reused: false,
             start_time: 0,
             ppid: 0,
+            pgrp: 0,
             ids: Ids { uid: None, euid: None, gid: None, egid: None },
             auid: None,
             session: None,
@@ -197,6 +200,7 @@ impl Culprit {
         self.alive = true;
         self.start_time = stat.start_time;
         self.ppid = stat.ppid;
+        self.pgrp = stat.pgrp;
         self.comm.push_bytes(stat.comm);
         procfs::push_tty_name(&mut self.tty, stat.tty_nr);
 
@@ -365,6 +369,11 @@ impl Culprit {
             PeerCache { key, at: now.max(1), found, peer: [0; 64], peer_len: peer.len() };
         cache.peer[..peer.len()].copy_from_slice(peer);
         self.peers = cache;
+    }
+
+    /// Returns the process group, 0 when unknown.
+    pub fn pgrp(&self) -> u32 {
+        if self.alive { self.pgrp } else { 0 }
     }
 
     /// Reports whether `pid` is the process or one of its ancestors.

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         ("hook_not_executable", hook_not_executable),
         ("hook_in_trapped_dir", hook_in_trapped_dir),
         ("hook_starting_when_stopped", hook_starting_when_stopped),
+        ("hook_orphans_not_reported", hook_orphans_not_reported),
         ("hook_unusable_after_start", hook_unusable_after_start),
         ("flood_counts", flood_counts),
         ("usage_errors", usage_errors),
@@ -1283,6 +1284,40 @@ fn hook_starting_when_stopped() {
         }
         assert!(left.is_some(), "round {round}: processes left after the daemon ended: {stuck:?}");
     }
+}
+
+fn hook_orphans_not_reported() {
+    // The hook starts a reader of the trap in the background and exits; the
+    // reader, no longer below ttrapd, still belongs to the hook's process
+    // group, and its read must not alert (and start another hook).
+    let hook_dir = TempDir::new("hook_orphans_not_reported-hook");
+    let out_dir = TempDir::new("hook_orphans_not_reported-out");
+    let script = hook_dir.join("hook.sh");
+    let done = out_dir.join("done");
+    let body = format!(
+        "( sleep 0.3; cat \"$TTRAPD_TRAP\" > /dev/null; touch \"{}\" ) &\nexit 0\n",
+        done.display()
+    );
+    write_script(&script, &body);
+    let script_text = script.to_str().expect("temporary paths are UTF-8");
+    let options = ["-x", script_text, "--quiet", "0"].map(str::to_string);
+    let mut t =
+        start_trapped("hook_orphans_not_reported", &[Bait::File("vpn.key", SECRET)], &options);
+    let pid = t.daemon.pid;
+
+    let intruder = run_intruder("head", &[OsStr::new("-c0"), t.path("vpn.key").as_os_str()]);
+    t.log.expect_where(pid, "HOOK", |record| record.message.starts_with("HOOK "));
+    wait_for_file(&done);
+    t.barrier();
+    let lines = local_lines(&t.daemon);
+    let intruder_text = intruder.to_string();
+    let others: Vec<&String> = lines
+        .iter()
+        .filter(|line| line.starts_with("ALERT ") && line.contains("vpn.key"))
+        .filter(|line| Message::parse(line).get("pid") != Some(intruder_text.as_str()))
+        .collect();
+    assert!(others.is_empty(), "alerts for the hook's background reader: {others:#?}");
+    stop_daemon(&mut t);
 }
 
 fn hook_unusable_after_start() {
