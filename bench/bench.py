@@ -12,9 +12,11 @@ page and a gnuplot chart of the latency distributions.
 
 With BENCH_SMOKE=1 in the environment every step runs with tiny counts and
 the page and chart go to a new temporary folder, so docs/ is untouched.
-The raw results are saved (DIR/results.pickle by default) so that --render
-can write the page again without measuring. BENCH_KEEP=1 keeps the
-temporary folder of traps, sockets and pidfiles.
+A passing smoke run removes that folder, but a failing one keeps it and
+prints its path. The raw results are saved (DIR/results.pickle by default)
+so that --render can write the page again without measuring. BENCH_KEEP=1
+keeps the temporary folder of traps, sockets and pidfiles, and the smoke
+run's output folder.
 
 Needs root (fanotify), Linux x86_64, python3, readelf and strip
 (binutils), inotifywait (inotify-tools), fatrace and gnuplot; DIR must hold
@@ -650,21 +652,34 @@ def main():
 
     smoke = os.environ.get("BENCH_SMOKE", "") not in ("", "0")
     check_environment(args)
-    counts = SMOKE if smoke else FULL
-    if smoke:
-        outdir = tempfile.mkdtemp(prefix="ttrapd-bench-smoke-")
-        args.out = os.path.join(outdir, "benchmarks.md")
-        args.chart = os.path.join(outdir, "latency.png")
-        args.results = os.path.join(outdir, "results.pickle")
-    results = measure(args, counts, smoke)
+    if not smoke:
+        measure_and_write(args, FULL, smoke=False)
+        return
 
+    outdir = tempfile.mkdtemp(prefix="ttrapd-bench-smoke-")
+    args.out = os.path.join(outdir, "benchmarks.md")
+    args.chart = os.path.join(outdir, "latency.png")
+    args.results = os.path.join(outdir, "results.pickle")
+    try:
+        measure_and_write(args, SMOKE, smoke=True)
+    except BaseException:
+        print(f"bench: smoke run failed; output kept in {outdir}", file=sys.stderr)
+        raise
+    if os.environ.get("BENCH_KEEP", "") not in ("", "0"):
+        print(f"bench: smoke run passed (docs/ left unchanged); output kept in {outdir}")
+        return
+    shutil.rmtree(outdir)
+    print(f"bench: smoke run passed (docs/ left unchanged); removed {outdir}")
+
+
+def measure_and_write(args, counts, smoke):
+    """Measure every step, save the raw results and write the page and chart."""
+    results = measure(args, counts, smoke)
     saved = args.results or os.path.join(args.helpers, "results.pickle")
     with open(saved, "wb") as file:
         pickle.dump(results, file)
     render(results, args)
     print(f"bench: measured in {results['seconds']:.0f} s; raw results in {saved}")
-    if smoke:
-        print("bench: smoke run passed (docs/ left unchanged)")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ directory or changing its entries, raises an alert in syslog.
       --facility NAME     syslog facility: authpriv (default), auth,
                           daemon, user, local0 ... local7, and the other
                           syslog(3) names
-      --severity NAME     severity of ALERT lines: alert (default), emerg,
-                          crit, err, warning, notice, info, debug
+      --severity NAME     severity of ALERT and REPEAT lines: alert
+                          (default), emerg, crit, err, warning, notice,
+                          info, debug
   -t, --tag NAME          syslog tag (default ttrapd): 1 to 32 letters,
                           digits, '.', '_' or '-'
       --no-perm           use fanotify notification events: nothing waits
@@ -39,12 +40,14 @@ directory or changing its entries, raises an alert in syslog.
                           descriptors that delays each open alert)
       --deny              refuse every open of a trap (the opener gets
                           EPERM); needs fanotify permission events
-      --allow EXE         opens by the executable at the absolute path EXE
-                          are logged at notice severity, not alerted, and
-                          never denied; repeatable, up to 16
+      --allow EXE         opens, reads and writes by the executable at
+                          the absolute path EXE are logged at notice
+                          severity, not alerted, and never denied;
+                          repeatable, up to 16
   -r, --remote URL        also send every line to a remote collector as
                           RFC 5424: udp://IP:PORT or tcp://IP:PORT, IPv6
-                          as tcp://[ADDR]:PORT; repeatable, up to 4
+                          as udp://[ADDR]:PORT or tcp://[ADDR]:PORT;
+                          repeatable, up to 4
       --heartbeat SECONDS send a HEARTBEAT line every SECONDS (1 to 86400)
                           so a collector can notice silence
   -x, --exec PROGRAM      run PROGRAM (an absolute path) on each alert,

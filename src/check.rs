@@ -40,9 +40,11 @@ fn problem(count: &mut u32, text: &[&[u8]]) {
     write_stderr(line.as_bytes());
 }
 
-/// Runs the check; returns 0 when nothing is wrong, 1 otherwise.
-pub fn run(config: &Config<'_>, table: &mut Table) -> i32 {
-    let mut problems = 0;
+/// Runs the check, counting on from the `reported` problems that loading
+/// the configuration already named; returns 0 when nothing is wrong, 1
+/// otherwise.
+pub fn run(config: &Config<'_>, table: &mut Table, reported: u32) -> i32 {
+    let mut problems = reported;
     let mut out = Buf::<2048>::new();
 
     // The watching mode the daemon would get.
@@ -56,7 +58,10 @@ pub fn run(config: &Config<'_>, table: &mut Table) -> i32 {
         None => "inotify",
     };
     let permission = fan.as_ref().is_some_and(Fan::is_permission);
-    if (config.deny || table.any_denies()) && !permission {
+    // With --no-perm or --no-fanotify the conflict is a usage error,
+    // named already.
+    let wanted = config.fanotify == Fanotify::Permission;
+    if (config.deny || table.any_denies()) && wanted && !permission {
         problem(&mut problems, &[b"deny needs fanotify permission events, which are unavailable (run as root on a kernel with fanotify)"]);
     }
     out.push_bytes(b"mode ");

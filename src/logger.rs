@@ -185,6 +185,12 @@ impl Logger {
         self.connect()
     }
 
+    /// Reports whether `/dev/kmsg` is open for lines the socket does not
+    /// take.
+    pub fn has_kmsg(&self) -> bool {
+        self.kmsg.is_some()
+    }
+
     pub fn set_foreground(&mut self, foreground: bool) {
         self.foreground = foreground;
     }

@@ -130,7 +130,9 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
     table.load_cwd();
     let texts = Texts::take();
     let mut status = EXIT_USAGE;
+    let mut reported = 0;
     let config = load::load(args, &mut *texts, &mut table, None, &mut |problem| {
+        reported += 1;
         if matches!(
             problem,
             load::Problem::Read { .. }
@@ -148,13 +150,13 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
         // --check goes on to examine what it can, names every problem and
         // exits 1, whatever the kind.
         Err(Some(partial)) if check_only => {
-            check::run(&partial, &mut table);
+            check::run(&partial, &mut table, reported);
             return EXIT_FAILURE;
         }
         Err(_) => return if check_only { EXIT_FAILURE } else { status },
     };
     if config.check {
-        return check::run(&config, &mut table);
+        return check::run(&config, &mut table, reported);
     }
 
     // Paths that must survive chdir("/") are made absolute first.
@@ -270,7 +272,15 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
         ttrapd::escape::push_quoted(&mut text, socket_path.as_bytes(), 200);
         text.push_bytes(b": ");
         report::push_errno(&mut text, errno.raw_os_error());
-        text.push_bytes(b"; lines go to /dev/kmsg until it accepts them\n");
+        if log.has_kmsg() {
+            text.push_bytes(b"; lines go to /dev/kmsg until it accepts them\n");
+        } else if config.foreground {
+            text.push_bytes(b"; /dev/kmsg cannot be written either, so lines go only to stderr until it accepts them\n");
+        } else {
+            text.push_bytes(
+                b"; /dev/kmsg cannot be written either, so lines are lost until it accepts them\n",
+            );
+        }
         write_stderr(text.as_bytes());
     }
 
@@ -284,7 +294,11 @@ fn start(args: rt::Args, check_only: bool) -> i32 {
         line.num("allowed_exes", config.allow_count as u64);
     }
     if let Some(file) = config.config_file {
-        line.path("config", file);
+        // The absolute path that reloads read.
+        match AbsPath::<PATH_MAX>::new(table.cwd(), file) {
+            Some(path) => line.path("config", path.as_bytes()),
+            None => line.path("config", file),
+        }
     }
     line.word("version", env!("CARGO_PKG_VERSION"));
     line.word("run", if config.foreground { "foreground" } else { "daemon" });
