@@ -129,7 +129,7 @@ impl Fan {
     }
 
     /// Removes every mark from the object that `object` refers to, and
-    /// says whether it had one.
+    /// returns whether it had one.
     pub fn unmark(&self, object: &OwnedFd) -> bool {
         sys::fanotify_mark(
             self.group.as_fd(),
@@ -249,7 +249,7 @@ fn handle(
         // As pid 1 of a PID namespace ttrapd adopts every orphan, so descent
         // proves nothing there. Its hooks are recognised by pid instead, and
         // what they start by the process group each hook leads, which
-        // holds a process that outlives its hook.
+        // contains a process that outlives its hook.
         (policy.own_pid != 1 && culprit.descends_from(policy.own_pid))
             || log.is_hook(culprit.pgrp())
     };

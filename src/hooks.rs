@@ -254,7 +254,8 @@ impl Hooks {
             let Some(hook) = self.running[slot].take() else { continue };
             self.ended[self.ended_next] = (pid, hook.start_time);
             self.ended_next = (self.ended_next + 1) % ENDED_KEPT;
-            // Every write end is closed now, so this read cannot block.
+            // The child has exited, the parent closed its copy and other
+            // hooks close it before execve, so the read returns at once.
             let mut errno_bytes = [0u8; 4];
             let failed = self.reports[slot]
                 .take()

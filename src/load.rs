@@ -102,7 +102,7 @@ pub fn format_problem(out: &mut Bytes, problem: &Problem<'_>) {
     }
 }
 
-/// Why a file could not be read whole.
+/// Reason a file could not be read whole.
 enum ReadError {
     Errno(Errno),
     TooBig,

@@ -29,7 +29,7 @@ use ttrapd::path::AbsPath;
 use ttrapd::pending::Pending;
 use ttrapd::rfc5424::{self, Destination, Origin};
 
-/// Longest a line may wait for the syslog socket before it goes to
+/// Maximum time a line may wait for the syslog socket before it goes to
 /// `/dev/kmsg` instead, in milliseconds.
 const SEND_TIMEOUT_MS: u64 = 250;
 
@@ -318,7 +318,7 @@ impl Logger {
             return;
         }
         if self.pending.sent() > 0 {
-            // The receiver holds the start of a line; a new connection
+            // The receiver has the start of a line; a new connection
             // ends it there.
             self.socket = None;
         }

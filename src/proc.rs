@@ -37,7 +37,7 @@ pub struct Culprit {
     reused: bool,
     start_time: u64,
     ppid: u32,
-    /// Process group; a hook's group holds what the hook started.
+    /// Process group. A hook's group contains what the hook started.
     pgrp: u32,
     ids: Ids,
     auid: Option<u32>,

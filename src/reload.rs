@@ -1,9 +1,8 @@
 //! SIGHUP: re-reading the configuration without a gap in watching.
 //!
 //! A new trap table is built in the second storage slot and armed on the
-//! old table's inotify instance and fanotify group, so the queues and
-//! every mark the two share stay in place and no event is lost or seen
-//! twice. Only when everything in the new configuration checks out does
+//! old table's inotify instance and fanotify group. The queues and every
+//! mark the two share stay in place, so no event is lost or seen twice. Only when everything in the new configuration checks out does
 //! it replace the old one; the watches and marks only the old one used are
 //! then removed, and the differences are logged. A configuration that fails to parse, names a
 //! trap that cannot be armed or a hook that cannot run is rejected, and

@@ -188,7 +188,7 @@ impl Trap {
     };
 }
 
-/// Where a fanotify event's object lies, as far as the table can tell.
+/// The place of a fanotify event's object, as far as the table can tell.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Found {
     /// Trap `index` itself, or an entry of trapped directory `index`.
