@@ -248,10 +248,10 @@ fn handle(
         }
         // As pid 1 of a PID namespace ttrapd adopts every orphan, so descent
         // proves nothing there. Its hooks are recognised by pid instead, and
-        // what they start by the process group each hook leads, which
-        // contains a process that outlives its hook.
+        // what they start by the session each hook leads, which also holds
+        // a process that outlives its hook.
         (policy.own_pid != 1 && culprit.descends_from(policy.own_pid))
-            || log.is_hook(culprit.pgrp())
+            || log.hook_started(culprit.session(), &culprit.chain())
     };
     if own {
         if permission {

@@ -1,7 +1,8 @@
 //! Hooks: `--exec PROGRAM` runs on each alert, started with `fork` and
 //! `execve` (no shell), stdin on `/dev/null`, the alert's fields in
-//! `TTRAPD_*` environment variables, in a process group of its own so a
-//! hook past its time limit is killed with everything it started.
+//! `TTRAPD_*` environment variables, in a session of its own: a hook past
+//! its time limit is killed with its process group, and the session tells
+//! what the hook started, since no process outside can join it.
 //!
 //! At most `MAX_HOOKS` run at once; an alert that finds them all busy runs
 //! none, and the number skipped is reported with the next hook that ends.
@@ -48,12 +49,33 @@ pub struct Hooks {
     storage: &'static mut Storage,
     /// Pids of the hooks that ended last, whose late events (a read seen
     /// after the hook exited) are still not an intruder's.
-    ended: [(i32, u64); ENDED_KEPT],
+    ended: [Ended; ENDED_KEPT],
     ended_next: usize,
+    /// Processes that ended hooks left running, with their start times.
+    orphans: [Orphan; ORPHANS_KEPT],
+    orphans_next: usize,
 }
 
 /// Ended hooks remembered.
 const ENDED_KEPT: usize = 16;
+
+/// Processes left running by ended hooks that are remembered.
+const ORPHANS_KEPT: usize = 32;
+
+/// A hook that ended.
+#[derive(Clone, Copy)]
+struct Ended {
+    pid: i32,
+    /// Start time from `/proc/PID/stat`, to tell a reused pid apart.
+    start_time: u64,
+}
+
+/// A process still in an ended hook's session when the hook was reaped.
+#[derive(Clone, Copy)]
+struct Orphan {
+    pid: u32,
+    start_time: u64,
+}
 
 /// The hook's path and environment text, kept out of the stack.
 struct Storage {
@@ -80,7 +102,9 @@ impl Hooks {
             reports: [const { None }; MAX_HOOKS],
             skipped: 0,
             storage,
-            ended: [(0, 0); ENDED_KEPT],
+            ended: [Ended { pid: 0, start_time: 0 }; ENDED_KEPT],
+            orphans: [Orphan { pid: 0, start_time: 0 }; ORPHANS_KEPT],
+            orphans_next: 0,
             ended_next: 0,
         };
         hooks.configure(program, timeout_seconds);
@@ -127,12 +151,56 @@ impl Hooks {
         if self.running.iter().flatten().any(|hook| hook.pid == pid) {
             return true;
         }
-        let Some(&(_, start_time)) = self.ended.iter().find(|(ended, _)| *ended == pid) else {
+        let Some(&Ended { start_time, .. }) = self.ended.iter().find(|ended| ended.pid == pid)
+        else {
             return false;
         };
         match start_time_of(pid as u32) {
             None => true,
             Some(now) => now == start_time,
+        }
+    }
+
+    /// Reports whether a process, given as its pid and session, is one a
+    /// hook started: in the session of a running hook, whose leader lives
+    /// so the number cannot be taken again, or, through `chain` (the
+    /// process and its ancestors, nearest first), one that an ended hook
+    /// left running.
+    pub fn started(&self, session: u32, chain: &[u32]) -> bool {
+        if session > 0 && self.running.iter().flatten().any(|hook| hook.pid as u32 == session) {
+            return true;
+        }
+        self.orphans
+            .iter()
+            .filter(|orphan| orphan.pid != 0 && chain.contains(&orphan.pid))
+            .any(|orphan| start_time_of(orphan.pid) == Some(orphan.start_time))
+    }
+
+    /// Remembers the processes still in the session of `hook`, which has
+    /// just been reaped. The session's number is free again once they are
+    /// gone, so they are known by pid and start time instead.
+    fn note_orphans(&mut self, hook: u32) {
+        let Ok(proc_dir) = rustix::fs::open(
+            c"/proc",
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        ) else {
+            return;
+        };
+        let mut entries = [core::mem::MaybeUninit::<u8>::uninit(); 2048];
+        let mut listing = rustix::fs::RawDir::new(&proc_dir, &mut entries);
+        while let Some(Ok(entry)) = listing.next() {
+            let Some(pid) = ttrapd::buf::parse_u64(entry.file_name().to_bytes()) else { continue };
+            let mut text = [0u8; 1024];
+            let Ok(len) = crate::proc::read_proc(pid as u32, b"stat", &mut text) else { continue };
+            let Some(stat) = ttrapd::procfs::parse_stat(&text[..len]) else { continue };
+            if stat.session == hook {
+                self.orphans[self.orphans_next] =
+                    Orphan { pid: pid as u32, start_time: stat.start_time };
+                self.orphans_next = (self.orphans_next + 1) % ORPHANS_KEPT;
+            }
         }
     }
 
@@ -212,8 +280,6 @@ impl Hooks {
             Forked::Parent { child } => child,
         };
         drop(report_write);
-        // Also set from here: a timeout may come before the child ran.
-        let _ = rustix::process::setpgid(Pid::from_raw(child), Pid::from_raw(child));
         let start_time = start_time_of(child as u32).unwrap_or(0);
         self.running[slot] = Some(Running {
             pid: child,
@@ -231,7 +297,10 @@ impl Hooks {
         for hook in self.running.iter_mut().flatten() {
             if !hook.killed && now >= hook.deadline {
                 if let Some(group) = Pid::from_raw(hook.pid) {
-                    let _ = rustix::process::kill_process_group(group, Signal::KILL);
+                    // Before its setsid the child has no group of its own.
+                    if rustix::process::kill_process_group(group, Signal::KILL).is_err() {
+                        let _ = rustix::process::kill_process(group, Signal::KILL);
+                    }
                 }
                 hook.killed = true;
             }
@@ -252,7 +321,8 @@ impl Hooks {
                 continue;
             };
             let Some(hook) = self.running[slot].take() else { continue };
-            self.ended[self.ended_next] = (pid, hook.start_time);
+            self.ended[self.ended_next] = Ended { pid, start_time: hook.start_time };
+            self.note_orphans(pid as u32);
             self.ended_next = (self.ended_next + 1) % ENDED_KEPT;
             // The child has exited, the parent closed its copy and other
             // hooks close it before execve, so the read returns at once.
@@ -300,8 +370,9 @@ fn run_child(
     // The daemon blocks the signals it reads through its signalfd; the
     // hook must get default behaviour.
     sys::unblock_all_signals();
-    // A group of its own, so a timeout kills whatever the hook started.
-    let _ = rustix::process::setpgid(None, None);
+    // A session, and so a group, of its own: a timeout kills whatever the
+    // hook started, and what it started is told by the session.
+    let _ = rustix::process::setsid();
     // Nothing of the daemon's but the report pipe. Above all not the
     // fanotify group: a hook whose execve waits on a permission answer
     // would keep the group alive after the daemon ended, and every opener

@@ -157,6 +157,12 @@ impl Logger {
         self.hooks.as_ref().is_some_and(|hooks| hooks.owns(pid))
     }
 
+    /// Reports whether a hook started the process with session `session`
+    /// and the pid and ancestors in `chain`; see [`Hooks::started`].
+    pub fn hook_started(&self, session: u32, chain: &[u32]) -> bool {
+        self.hooks.as_ref().is_some_and(|hooks| hooks.started(session, chain))
+    }
+
     /// Returns the hooks, for a reload to reconfigure them.
     pub fn hooks_mut(&mut self) -> &mut Option<Hooks> {
         &mut self.hooks

@@ -37,8 +37,9 @@ pub struct Culprit {
     reused: bool,
     start_time: u64,
     ppid: u32,
-    /// Process group. A hook's group contains what the hook started.
-    pgrp: u32,
+    /// Session id from `/proc/PID/stat`. A hook's session contains what
+    /// the hook started.
+    sid: u32,
     ids: Ids,
     auid: Option<u32>,
     session: Option<u32>,
@@ -47,6 +48,8 @@ pub struct Culprit {
     exe_read: bool,
     /// Device and inode of the file the process runs.
     exe_inode: Option<(u64, u64)>,
+    /// Device and inode of the process's user namespace.
+    user_ns: Option<(u64, u64)>,
     comm: Buf<64>,
     cwd: Buf<LINK_BYTES>,
     cwd_read: bool,
@@ -97,7 +100,7 @@ impl Culprit {
             reused: false,
             start_time: 0,
             ppid: 0,
-            pgrp: 0,
+            sid: 0,
             ids: Ids { uid: None, euid: None, gid: None, egid: None },
             auid: None,
             session: None,
@@ -105,6 +108,7 @@ impl Culprit {
             exe: Buf::new(),
             exe_read: false,
             exe_inode: None,
+            user_ns: None,
             comm: Buf::new(),
             cwd: Buf::new(),
             cwd_read: false,
@@ -200,7 +204,7 @@ impl Culprit {
         self.alive = true;
         self.start_time = stat.start_time;
         self.ppid = stat.ppid;
-        self.pgrp = stat.pgrp;
+        self.sid = stat.session;
         self.comm.push_bytes(stat.comm);
         procfs::push_tty_name(&mut self.tty, stat.tty_nr);
 
@@ -215,6 +219,7 @@ impl Culprit {
         }
         self.exe_read = readlink_proc(pid, b"exe", &mut self.exe);
         self.exe_inode = exe_inode(pid);
+        self.user_ns = inode_of(as_cstr(&proc_path(pid, b"ns/user")));
         self.cwd_read = readlink_proc(pid, b"cwd", &mut self.cwd);
         if let Ok(len) = read_proc(pid, b"cmdline", &mut text) {
             self.cmd_read = true;
@@ -371,9 +376,18 @@ impl Culprit {
         self.peers = cache;
     }
 
-    /// Returns the process group, 0 when unknown.
-    pub fn pgrp(&self) -> u32 {
-        if self.alive { self.pgrp } else { 0 }
+    /// Returns the session id, 0 when unknown.
+    pub fn session(&self) -> u32 {
+        if self.alive { self.sid } else { 0 }
+    }
+
+    /// Returns the pid followed by the pids of the ancestors, nearest first,
+    /// and zeros.
+    pub fn chain(&self) -> [u32; MAX_ANCESTORS + 1] {
+        let mut chain = [0; MAX_ANCESTORS + 1];
+        chain[0] = self.pid;
+        chain[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
+        chain
     }
 
     /// Reports whether `pid` is the process or one of its ancestors.
@@ -385,6 +399,12 @@ impl Culprit {
     /// and the file at that path here is the one the process runs.
     pub fn exe_is(&self, allowed: impl Fn(&[u8]) -> bool) -> bool {
         if !self.exe_read || !allowed(self.exe.as_bytes()) {
+            return false;
+        }
+        // In a user namespace of its own, a process may point its exe link
+        // at any file it can open (prctl PR_SET_MM_MAP), so only processes
+        // in ttrapd's user namespace can be allowed.
+        if self.user_ns.is_none() || self.user_ns != inode_of(c"/proc/self/ns/user") {
             return false;
         }
         // The link's text is the path in the process's own mount namespace,
@@ -497,8 +517,12 @@ pub fn read_proc(pid: u32, name: &[u8], buffer: &mut [u8]) -> Result<usize, Errn
 
 /// Returns the device and inode of the file process `pid` runs.
 fn exe_inode(pid: u32) -> Option<(u64, u64)> {
-    let exe = proc_path(pid, b"exe");
-    fs::statat(CWD, as_cstr(&exe), AtFlags::empty()).ok().map(|stat| (stat.st_dev, stat.st_ino))
+    inode_of(as_cstr(&proc_path(pid, b"exe")))
+}
+
+/// Returns the device and inode of what `path` leads to.
+fn inode_of(path: &CStr) -> Option<(u64, u64)> {
+    fs::statat(CWD, path, AtFlags::empty()).ok().map(|stat| (stat.st_dev, stat.st_ino))
 }
 
 /// Bytes kept of the `exe` and `cwd` links: more than the line shows of a

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         ("hook_in_trapped_dir", hook_in_trapped_dir),
         ("hook_starting_when_stopped", hook_starting_when_stopped),
         ("hook_orphans_not_reported", hook_orphans_not_reported),
+        ("hook_pid_taken_over", hook_pid_taken_over),
         ("hook_unusable_after_start", hook_unusable_after_start),
         ("flood_counts", flood_counts),
         ("usage_errors", usage_errors),
@@ -1323,6 +1324,77 @@ fn hook_orphans_not_reported() {
         .filter(|line| Message::parse(line).get("pid") != Some(intruder_text.as_str()))
         .collect();
     assert!(others.is_empty(), "alerts for the hook's background reader: {others:#?}");
+    stop_daemon(&mut t);
+}
+
+/// Python program that takes over the pid argv[1] of an ended hook: it
+/// sets the kernel's last pid so that its next child gets that pid, the
+/// child leads a new session and a new process group, forks a grandchild
+/// and exits, and the grandchild opens argv[2]. Prints "pid-missed" when
+/// another process took the pid first, else "opened" or "refused".
+const PID_TAKER: &str = "
+import os, sys
+target = int(sys.argv[1])
+with open('/proc/sys/kernel/ns_last_pid', 'w') as f:
+    f.write(str(target - 1))
+child = os.fork()
+if child == 0:
+    if os.getpid() != target:
+        os._exit(3)
+    os.setsid()
+    grandchild = os.fork()
+    if grandchild == 0:
+        import time
+        time.sleep(0.2)
+        try:
+            os.close(os.open(sys.argv[2], os.O_RDONLY))
+            os._exit(0)
+        except PermissionError:
+            os._exit(1)
+    os._exit(4)
+_, status = os.waitpid(child, 0)
+if os.waitstatus_to_exitcode(status) == 3:
+    print('pid-missed')
+";
+
+fn hook_pid_taken_over() {
+    // Once a hook has ended, its pid, and with it its session and group
+    // number, can be taken by anyone. Such a process must not pass for the
+    // hook's.
+    let hook_dir = TempDir::new("hook_pid_taken_over-hook");
+    let script = hook_dir.join("hook.sh");
+    write_script(&script, "exit 0\n");
+    let script_text = script.to_str().expect("temporary paths are UTF-8");
+    let options = ["-x", script_text, "--deny", "--quiet", "0"].map(str::to_string);
+    let mut t = start_trapped("hook_pid_taken_over", &[Bait::File("vpn.key", SECRET)], &options);
+    let pid = t.daemon.pid;
+    let trap = t.path("vpn.key");
+    let first = Command::new("cat").arg(&trap).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    assert!(!first.expect("run cat").success(), "the first cat should be refused");
+    let record = t.log.expect_where(pid, "HOOK", |record| record.message.starts_with("HOOK "));
+    let hook = number(&record.message, "pid");
+
+    let mut verdict = None;
+    for _ in 0..20 {
+        let output = Command::new("python3")
+            .args(["-c", PID_TAKER])
+            .arg(hook.to_string())
+            .arg(&trap)
+            .output()
+            .expect("run the pid taker");
+        if String::from_utf8_lossy(&output.stdout).contains("pid-missed") {
+            continue;
+        }
+        // The grandchild reports through the log: wait for its open.
+        let line = t.log.expect_where(pid, "ALERT of the taken-over pid", |record| {
+            record.message.starts_with("ALERT ") && record.message.contains(" comm=python3 ")
+        });
+        verdict = Some(line.message);
+        break;
+    }
+    let line = verdict.expect("the pid of the ended hook could not be taken in 20 tries");
+    let message = Message::parse(&line);
+    assert_eq!(message.get("action"), Some("denied"), "the open by the taken-over pid: {line}");
     stop_daemon(&mut t);
 }
 
