@@ -107,14 +107,33 @@ enum ReadError {
     Errno(Errno),
     TooBig,
     NotRegular,
+    /// Covered by the trap with this index.
+    InTrap(usize),
 }
 
-/// Reads `path` into `out`; fails when the file does not fit or is not a
-/// regular file. Opened without blocking, so a FIFO cannot hold a reload.
-fn read_file(path: &core::ffi::CStr, out: &mut Bytes) -> Result<(), ReadError> {
+/// Reads `path` into `out`; fails when the file does not fit, is not a
+/// regular file, or is covered by a trap of `marked`. Opened without
+/// blocking, so a FIFO cannot hold a reload.
+fn read_file(
+    path: &core::ffi::CStr,
+    out: &mut Bytes,
+    marked: Option<&Table>,
+) -> Result<(), ReadError> {
     out.clear();
+    // The check and the read go through one O_PATH descriptor, so the path
+    // cannot be pointed elsewhere between them.
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let found = rustix::fs::open(path, flags, Mode::empty()).map_err(ReadError::Errno)?;
+    if let Some(index) = marked.and_then(|marked| marked.covering_file(&found)) {
+        return Err(ReadError::InTrap(index));
+    }
+    let mut reopen = Buf::<32>::new();
+    reopen.push_bytes(b"/proc/self/fd/");
+    reopen.push_u64(rustix::fd::AsRawFd::as_raw_fd(&found) as u64);
+    reopen.push(0);
+    let reopen = core::ffi::CStr::from_bytes_with_nul(reopen.as_bytes()).unwrap_or(c"/");
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-    let file = rustix::fs::open(path, flags, Mode::empty()).map_err(ReadError::Errno)?;
+    let file = rustix::fs::open(reopen, flags, Mode::empty()).map_err(ReadError::Errno)?;
     let stat = rustix::fs::fstat(&file).map_err(ReadError::Errno)?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(ReadError::NotRegular);
@@ -178,12 +197,7 @@ pub fn load<'t>(
     }
     if meta.config_file.is_some() {
         let path = core::ffi::CStr::from_bytes_with_nul(texts.path.as_bytes()).unwrap_or(c"/");
-        if let Some(index) = marked.and_then(|marked| marked.covering(path)) {
-            let trap = marked.map_or(&b""[..], |marked| marked.path(index));
-            report(&Problem::InTrap { path: path.to_bytes(), trap });
-            return Err(None);
-        }
-        let read = read_file(path, &mut texts.file);
+        let read = read_file(path, &mut texts.file, marked);
         let path = path.to_bytes();
         let problem = match read {
             Ok(()) => None,
@@ -192,6 +206,10 @@ pub fn load<'t>(
             }
             Err(ReadError::TooBig) => Some(Problem::TooBig { path, max: CONFIG_BYTES }),
             Err(ReadError::NotRegular) => Some(Problem::NotRegular { path }),
+            Err(ReadError::InTrap(index)) => {
+                let trap = marked.map_or(&b""[..], |marked| marked.path(index));
+                Some(Problem::InTrap { path, trap })
+            }
         };
         if let Some(problem) = problem {
             report(&problem);
@@ -199,11 +217,11 @@ pub fn load<'t>(
         }
     }
     if meta.cmdline {
-        if let Err(error) = read_file(c"/proc/cmdline", &mut texts.cmdline) {
+        if let Err(error) = read_file(c"/proc/cmdline", &mut texts.cmdline, marked) {
             let errno = match error {
                 ReadError::Errno(errno) => errno,
                 ReadError::TooBig => Errno::NAMETOOLONG,
-                ReadError::NotRegular => Errno::INVAL,
+                ReadError::NotRegular | ReadError::InTrap(_) => Errno::INVAL,
             };
             let errno = errno.raw_os_error();
             report(&Problem::Read { path: b"/proc/cmdline", errno });

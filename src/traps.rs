@@ -727,10 +727,16 @@ impl Table {
         // real parent directory.
         let flags = fs::OFlags::PATH | fs::OFlags::CLOEXEC;
         let file = fs::open(path, flags, fs::Mode::empty()).ok()?;
-        let stat = fs::fstat(&file).ok()?;
+        self.covering_file(&file)
+    }
+
+    /// Like [`Table::covering`] for the file that `file`, an `O_PATH`
+    /// descriptor, refers to.
+    pub fn covering_file(&self, file: &OwnedFd) -> Option<usize> {
+        let stat = fs::fstat(file).ok()?;
         let mut link = Buf::<32>::new();
         link.push_bytes(b"/proc/self/fd/");
-        link.push_u64(rustix::fd::AsRawFd::as_raw_fd(&file) as u64);
+        link.push_u64(rustix::fd::AsRawFd::as_raw_fd(file) as u64);
         link.push(0);
         let mut target = [0u8; ttrapd::limits::PATH_MAX];
         let link = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
