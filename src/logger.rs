@@ -33,6 +33,10 @@ use ttrapd::rfc5424::{self, Destination, Origin};
 /// `/dev/kmsg` instead, in milliseconds.
 const SEND_TIMEOUT_MS: u64 = 250;
 
+/// Maximum time, in milliseconds, that a line waits for a busy syslog
+/// socket before it is queued; openers queued behind wait as long.
+const ROOM_WAIT_MS: u64 = 10;
+
 /// Bytes of lines that may wait for the syslog socket.
 const PENDING_BYTES: usize = 32 * 1024;
 
@@ -259,6 +263,7 @@ impl Logger {
     fn deliver(&mut self) -> Result<(), Errno> {
         self.flush();
         let mut retried = false;
+        let mut waited = false;
         while self.pending.is_empty() {
             let bytes = self.line.bytes();
             let path = self.socket_path.as_cstr();
@@ -274,6 +279,16 @@ impl Logger {
                     return Ok(());
                 }
                 Ok(_) | Err(Errno::AGAIN) => {
+                    // A receiver busy for a moment, as in a burst of lines,
+                    // gets the line itself: a line in the queue would be
+                    // lost if ttrapd were killed.
+                    if !self.stalled && !waited {
+                        waited = true;
+                        if self.wait_for_room() {
+                            continue;
+                        }
+                        break;
+                    }
                     // A stalled receiver may have been replaced by a new
                     // syslog daemon at the same path: look now and then.
                     if !self.stalled || retried || self.now < self.retry_at {
@@ -292,6 +307,16 @@ impl Logger {
             return Err(Errno::AGAIN);
         }
         Ok(())
+    }
+
+    /// Waits at most [`ROOM_WAIT_MS`] for the syslog socket to take more;
+    /// returns whether it will.
+    fn wait_for_room(&self) -> bool {
+        let Some(socket) = self.socket.as_ref() else { return false };
+        let timeout =
+            rustix::time::Timespec { tv_sec: 0, tv_nsec: (ROOM_WAIT_MS * 1_000_000) as i64 };
+        let mut fds = [rustix::event::PollFd::new(socket, rustix::event::PollFlags::OUT)];
+        matches!(rustix::event::poll(&mut fds, Some(&timeout)), Ok(ready) if ready > 0)
     }
 
     /// Sends queued lines while the socket takes them. A failure other
