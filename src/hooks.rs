@@ -142,8 +142,9 @@ pub fn check_executable(program: &[u8]) -> Result<(), Errno> {
 
 impl Hooks {
     /// Reports whether `pid` is a running hook or one that ended lately
-    /// and whose pid no other process has taken since.
-    pub fn owns(&self, pid: u32) -> bool {
+    /// and whose pid no other process has been seen with since. A process
+    /// seen with it makes the ended hook forgotten.
+    pub fn owns(&mut self, pid: u32) -> bool {
         let pid = pid as i32;
         if pid <= 0 {
             return false;
@@ -151,13 +152,19 @@ impl Hooks {
         if self.running.iter().flatten().any(|hook| hook.pid == pid) {
             return true;
         }
-        let Some(&Ended { start_time, .. }) = self.ended.iter().find(|ended| ended.pid == pid)
-        else {
+        let Some(ended) = self.ended.iter_mut().find(|ended| ended.pid == pid) else {
             return false;
         };
         match start_time_of(pid as u32) {
+            // A late event of the hook, which has exited since.
             None => true,
-            Some(now) => now == start_time,
+            Some(now) if now == ended.start_time => true,
+            Some(_) => {
+                // Another process has the pid now; once it exits, its late
+                // events must not pass for the hook's.
+                ended.pid = 0;
+                false
+            }
         }
     }
 

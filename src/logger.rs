@@ -157,8 +157,8 @@ impl Logger {
     }
 
     /// Reports whether `pid` is a hook, running or recently ended.
-    pub fn is_hook(&self, pid: u32) -> bool {
-        self.hooks.as_ref().is_some_and(|hooks| hooks.owns(pid))
+    pub fn is_hook(&mut self, pid: u32) -> bool {
+        self.hooks.as_mut().is_some_and(|hooks| hooks.owns(pid))
     }
 
     /// Reports whether a hook started the process with session `session`
