@@ -50,6 +50,9 @@ pub struct Culprit {
     exe_inode: Option<(u64, u64)>,
     /// Device and inode of the process's user namespace.
     user_ns: Option<(u64, u64)>,
+    /// Whether `exe_inode` and `user_ns` were read. Only `--allow` needs
+    /// them, so they are read on its first question.
+    identity_read: bool,
     comm: Buf<64>,
     cwd: Buf<LINK_BYTES>,
     cwd_read: bool,
@@ -109,6 +112,7 @@ impl Culprit {
             exe_read: false,
             exe_inode: None,
             user_ns: None,
+            identity_read: false,
             comm: Buf::new(),
             cwd: Buf::new(),
             cwd_read: false,
@@ -149,7 +153,7 @@ impl Culprit {
             }
             // The same name may stand for another file in the process's
             // mount namespace.
-            if exe_inode(pid) != self.exe_inode {
+            if self.identity_read && exe_inode(pid) != self.exe_inode {
                 return false;
             }
         }
@@ -218,8 +222,7 @@ impl Culprit {
             self.session = procfs::parse_number_file(&text[..len]);
         }
         self.exe_read = readlink_proc(pid, b"exe", &mut self.exe);
-        self.exe_inode = exe_inode(pid);
-        self.user_ns = inode_of(as_cstr(&proc_path(pid, b"ns/user")));
+
         self.cwd_read = readlink_proc(pid, b"cwd", &mut self.cwd);
         if let Ok(len) = read_proc(pid, b"cmdline", &mut text) {
             self.cmd_read = true;
@@ -396,10 +399,17 @@ impl Culprit {
     }
 
     /// Reports whether the executable was read, `allowed` accepts its path,
-    /// and the file at that path here is the one the process runs.
-    pub fn exe_is(&self, allowed: impl Fn(&[u8]) -> bool) -> bool {
+    /// and the file at that path here is the one the process runs. Called
+    /// first while the process waits on a permission answer, which reads
+    /// what later events of the same process reuse.
+    pub fn exe_is(&mut self, allowed: impl Fn(&[u8]) -> bool) -> bool {
         if !self.exe_read || !allowed(self.exe.as_bytes()) {
             return false;
+        }
+        if !self.identity_read && self.alive {
+            self.identity_read = true;
+            self.exe_inode = exe_inode(self.pid);
+            self.user_ns = inode_of(as_cstr(&proc_path(self.pid, b"ns/user")));
         }
         // In a user namespace of its own, a process may point its exe link
         // at any file it can open (prctl PR_SET_MM_MAP), so only processes
