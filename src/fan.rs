@@ -141,6 +141,17 @@ impl Fan {
         .is_ok()
     }
 
+    /// Makes the group ignore, or stop ignoring, permission events on the
+    /// inode at `path`, whatever marks its directory has. Lets ttrapd open
+    /// a file that a trap may cover without waiting on its own answer.
+    pub fn ignore_path(&self, path: &core::ffi::CStr, ignore: bool) -> Result<(), Errno> {
+        let action = if ignore { FAN_MARK_ADD } else { FAN_MARK_REMOVE };
+        let cwd = rustix::fs::CWD.as_raw_fd();
+        let flags = action | FAN_MARK_IGNORED_MASK;
+        sys::fanotify_mark(self.group.as_fd(), flags, PERM_EVENTS, cwd, Some(path))
+            .map_err(Errno::from_raw_os_error)
+    }
+
     /// Removes every mark from the inode at `path`.
     pub fn unmark_path(&self, path: &core::ffi::CStr) {
         let cwd = rustix::fs::CWD.as_raw_fd();

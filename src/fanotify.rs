@@ -18,6 +18,8 @@ pub const FAN_UNLIMITED_QUEUE: u32 = 0x0000_0010;
 // fanotify_mark(2) flags.
 pub const FAN_MARK_ADD: u32 = 0x0000_0001;
 pub const FAN_MARK_REMOVE: u32 = 0x0000_0002;
+/// The mask given is events to ignore on the object, not to report.
+pub const FAN_MARK_IGNORED_MASK: u32 = 0x0000_0020;
 
 // Event bits.
 pub const FAN_ACCESS: u64 = 0x0000_0001;
@@ -157,6 +159,7 @@ mod tests {
         assert_eq!(FAN_UNLIMITED_QUEUE, libc::FAN_UNLIMITED_QUEUE);
         assert_eq!(FAN_MARK_ADD, libc::FAN_MARK_ADD);
         assert_eq!(FAN_MARK_REMOVE, libc::FAN_MARK_REMOVE);
+        assert_eq!(FAN_MARK_IGNORED_MASK, libc::FAN_MARK_IGNORED_MASK);
         assert_eq!(FAN_ACCESS, libc::FAN_ACCESS);
         assert_eq!(FAN_MODIFY, libc::FAN_MODIFY);
         assert_eq!(FAN_OPEN, libc::FAN_OPEN);

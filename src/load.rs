@@ -132,8 +132,17 @@ fn read_file(
     reopen.push_u64(rustix::fd::AsRawFd::as_raw_fd(&found) as u64);
     reopen.push(0);
     let reopen = core::ffi::CStr::from_bytes_with_nul(reopen.as_bytes()).unwrap_or(c"/");
+    // A trap may still cover the file in a way the check cannot see, such
+    // as a file bind mount of a trapped entry: the group ignores permission
+    // events on it while ttrapd opens it.
+    let fan = marked.and_then(Table::fan);
+    let ignored = fan.is_some_and(|fan| fan.ignore_path(reopen, true).is_ok());
     let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
-    let file = rustix::fs::open(reopen, flags, Mode::empty()).map_err(ReadError::Errno)?;
+    let opened = rustix::fs::open(reopen, flags, Mode::empty());
+    if ignored {
+        let _ = fan.map(|fan| fan.ignore_path(reopen, false));
+    }
+    let file = opened.map_err(ReadError::Errno)?;
     let stat = rustix::fs::fstat(&file).map_err(ReadError::Errno)?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(ReadError::NotRegular);

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         common::trial("reload_storm_keeps_every_open", reload_storm_keeps_every_open),
         common::trial("config_fifo_refused", config_fifo_refused),
         common::trial("config_in_trap_refused", config_in_trap_refused),
+        common::trial("config_bound_from_trap_reloads", config_bound_from_trap_reloads),
         common::trial("hup_after_ancestor_renamed", hup_after_ancestor_renamed),
         common::trial("syslog_replaced_while_stalled", syslog_replaced_while_stalled),
     ];
@@ -690,4 +691,33 @@ fn config_in_trap_refused() {
     let rejected = rejected.unwrap_or_else(|| panic!("no rejection among {lines:#?}"));
     assert!(rejected.contains("is covered by trap"), "detail of {rejected:?}");
     t.stop();
+}
+
+fn config_bound_from_trap_reloads() {
+    // The config file is a file bind mount of an entry of a trapped
+    // directory: its path shows no trap, but opening it raises a
+    // permission event for ttrapd. A reload must still read it, and other
+    // opens of the entry must still be reported after.
+    let files = TempDir::new("config_bound_from_trap_reloads-files");
+    let vault = files.join("vault");
+    fs::create_dir(&vault).expect("create the trapped directory");
+    let entry = vault.join("ttrapd.conf");
+    write_config(&entry, &[&vault]);
+    let config = files.join("ttrapd.conf");
+    fs::write(&config, "").expect("create the mount point");
+    let status =
+        Command::new("mount").arg("--bind").arg(&entry).arg(&config).status().expect("run mount");
+    assert!(status.success(), "mount --bind failed: {status}");
+    let options = ["-c", text(&config)];
+    let baits = [Bait::File("vpn.key", SECRET)];
+    let name = "config_bound_from_trap_reloads";
+    let mut t = Trapped::start_with(name, Mode::Permission, &baits, &options);
+    let lines = reload(&mut t);
+    let summary = "HUP action=reloaded traps=3 added=0 removed=0".to_string();
+    assert!(lines.contains(&summary), "no {summary:?} among {lines:#?}");
+    intrude(Command::new("cat").arg(&entry));
+    t.expect(&common::entry_alert(text(&vault), "open", "ttrapd.conf"));
+    t.stop();
+    let status = Command::new("umount").arg(&config).status().expect("run umount");
+    assert!(status.success(), "umount failed: {status}");
 }
