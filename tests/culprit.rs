@@ -647,6 +647,14 @@ fn start_vault(name: &str) -> Trapped {
     start_with_baits(name, Mode::Permission, &baits, &["--deny"], settings)
 }
 
+/// Runs `intruder`, which exits 97 when its mount fails, and checks that
+/// its open was refused; returns the pid it printed.
+fn run_refused(t: &Trapped, intruder: &mut Command) -> u32 {
+    let ran = run_within(&t.dir, intruder, RUN_LIMIT);
+    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
+    assert_refused(&ran)
+}
+
 /// Checks that the run was refused with EPERM and nothing was read.
 fn assert_refused(ran: &Ran) -> u32 {
     assert!(!ran.status.success(), "the open should have been refused: {}", ran.stderr);
@@ -674,9 +682,7 @@ fn deny_entry_via_foreign_mount() {
     let script = "mount --bind \"$1\" \"$2\" || exit 97; echo $$; exec cat \"$2/secret\"";
     let mut intruder = Command::new("unshare");
     intruder.args(["--mount", "sh", "-c", script, "sh"]).arg(t.path(VAULT)).arg(&elsewhere);
-    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
-    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
-    let cat = assert_refused(&ran);
+    let cat = run_refused(&t, &mut intruder);
 
     let records = t.barrier_records();
     let alert = find(&records, "ALERT", "open", cat);
@@ -711,9 +717,7 @@ fn deny_entry_with_unreadable_path() {
     fs::create_dir(&deep).expect("create the root of the deep chain");
     let mut intruder = Command::new("unshare");
     intruder.args(["--mount", "python3", "-c", DEEP_READER]).arg(t.path(VAULT)).arg(&deep);
-    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
-    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
-    let reader = assert_refused(&ran);
+    let reader = run_refused(&t, &mut intruder);
 
     // ttrapd cannot tell which entry it was, and refuses and reports the
     // open rather than let it pass.
@@ -800,9 +804,7 @@ fn foreign_mount_charged_to_its_trap() {
     let script = "mount --bind \"$1\" \"$2\" || exit 97; echo $$; exec cat \"$2/secret\"";
     let mut intruder = Command::new("unshare");
     intruder.args(["--mount", "sh", "-c", script, "sh"]).arg(&a).arg(&b);
-    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
-    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
-    let cat = assert_refused(&ran);
+    let cat = run_refused(&t, &mut intruder);
 
     let records = t.barrier_records();
     let alert = find(&records, "ALERT", "open", cat);
@@ -845,9 +847,7 @@ fn dropped_directory_no_way_in() {
     intruder.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
     intruder.args(["unshare", "-Urm", "sh", "-c", script, "sh"]);
     intruder.arg(&secret).arg(old.join("plain"));
-    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
-    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
-    let cat = assert_refused(&ran);
+    let cat = run_refused(&t, &mut intruder);
 
     let records = t.barrier_records();
     let alert = find(&records, "ALERT", "open", cat);
@@ -922,9 +922,7 @@ fn allow_exe_not_borrowed() {
     intruder.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
     intruder.args(["unshare", "-Urm", "sh", "-c", script, "sh", &cat_exe, &tac_exe]);
     intruder.arg(t.path(KEY));
-    let ran = run_within(&t.dir, &mut intruder, RUN_LIMIT);
-    assert_ne!(ran.status.code(), Some(97), "bind mount failed: {}", ran.stderr);
-    let pid = assert_refused(&ran);
+    let pid = run_refused(&t, &mut intruder);
 
     let records = t.barrier_records();
     let alert = find(&records, "ALERT", "open", pid);
