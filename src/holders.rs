@@ -7,7 +7,7 @@ use core::ffi::CStr;
 use core::mem::MaybeUninit;
 
 use rustix::fs::{self, Mode, OFlags, RawDir};
-use ttrapd::buf::{Buf, Bytes, parse_u64};
+use ttrapd::buf::{Buf, Bytes};
 
 /// Processes listed at most; the list ends in `...` when there are more.
 const MAX_HOLDERS: usize = 8;
@@ -15,33 +15,25 @@ const MAX_HOLDERS: usize = 8;
 /// Appends `pid:name` for each process that has `path` open, comma
 /// separated.
 pub fn find(path: &[u8], out: &mut Bytes) {
-    let own_pid = rustix::process::getpid().as_raw_nonzero().get() as u64;
-    let Ok(proc_dir) =
-        fs::open(c"/proc", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-    else {
-        return;
-    };
-    let mut entries = [MaybeUninit::<u8>::uninit(); 2048];
-    let mut listing = RawDir::new(&proc_dir, &mut entries);
+    let own_pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let mut found = 0;
-    while let Some(Ok(entry)) = listing.next() {
-        let Some(pid) = parse_u64(entry.file_name().to_bytes()) else { continue };
-        if pid == own_pid || !holds(pid, path) {
-            continue;
+    crate::proc::for_each_pid(|pid| {
+        if pid == own_pid || !holds(pid.into(), path) {
+            return true;
         }
         if found == MAX_HOLDERS {
             out.push_bytes(b",...");
-            return;
+            return false;
         }
         if found > 0 {
             out.push(b',');
         }
         found += 1;
-        out.push_u64(pid);
+        out.push_u64(pid.into());
         out.push(b':');
         let mut comm = Buf::<32>::new();
         let mut text = [0u8; 512];
-        if let Ok(len) = crate::proc::read_proc(pid as u32, b"stat", &mut text) {
+        if let Ok(len) = crate::proc::read_proc(pid, b"stat", &mut text) {
             if let Some(stat) = ttrapd::procfs::parse_stat(&text[..len]) {
                 comm.push_bytes(stat.comm);
             }
@@ -49,7 +41,8 @@ pub fn find(path: &[u8], out: &mut Bytes) {
         for &byte in comm.as_bytes() {
             out.push(if byte == b',' || byte == b':' { b'_' } else { byte });
         }
-    }
+        true
+    });
 }
 
 /// Reports whether process `pid` has a descriptor open on `path`.

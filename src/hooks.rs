@@ -187,28 +187,16 @@ impl Hooks {
     /// just been reaped. The session's number is free again once they are
     /// gone, so they are known by pid and start time instead.
     fn note_orphans(&mut self, hook: u32) {
-        let Ok(proc_dir) = rustix::fs::open(
-            c"/proc",
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        ) else {
-            return;
-        };
-        let mut entries = [core::mem::MaybeUninit::<u8>::uninit(); 2048];
-        let mut listing = rustix::fs::RawDir::new(&proc_dir, &mut entries);
-        while let Some(Ok(entry)) = listing.next() {
-            let Some(pid) = ttrapd::buf::parse_u64(entry.file_name().to_bytes()) else { continue };
+        crate::proc::for_each_pid(|pid| {
             let mut text = [0u8; 1024];
-            let Ok(len) = crate::proc::read_proc(pid as u32, b"stat", &mut text) else { continue };
-            let Some(stat) = ttrapd::procfs::parse_stat(&text[..len]) else { continue };
+            let Ok(len) = crate::proc::read_proc(pid, b"stat", &mut text) else { return true };
+            let Some(stat) = ttrapd::procfs::parse_stat(&text[..len]) else { return true };
             if stat.session == hook {
-                self.orphans[self.orphans_next] =
-                    Orphan { pid: pid as u32, start_time: stat.start_time };
+                self.orphans[self.orphans_next] = Orphan { pid, start_time: stat.start_time };
                 self.orphans_next = (self.orphans_next + 1) % ORPHANS_KEPT;
             }
-        }
+            true
+        });
     }
 
     /// When the next running hook reaches its time limit.

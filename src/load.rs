@@ -127,10 +127,7 @@ fn read_file(
     if let Some(index) = marked.and_then(|marked| marked.covering_file(&found)) {
         return Err(ReadError::InTrap(index));
     }
-    let mut reopen = Buf::<32>::new();
-    reopen.push_bytes(b"/proc/self/fd/");
-    reopen.push_u64(rustix::fd::AsRawFd::as_raw_fd(&found) as u64);
-    reopen.push(0);
+    let reopen = crate::proc::self_fd_path(&found);
     let reopen = core::ffi::CStr::from_bytes_with_nul(reopen.as_bytes()).unwrap_or(c"/");
     // A trap may still cover the file in a way the check cannot see, such
     // as a file bind mount of a trapped entry: the group ignores permission

@@ -298,9 +298,7 @@ impl Culprit {
     /// process itself (`own`) or of its ancestors (not `own`), nearest
     /// first, and sets `from` from the first one found.
     fn find_ssh_address(&mut self, text: &mut [u8; PROC_TEXT_BYTES], own: bool) {
-        let mut pids = [0u32; MAX_ANCESTORS + 1];
-        pids[0] = self.pid;
-        pids[1..=self.ancestor_count].copy_from_slice(&self.ancestors[..self.ancestor_count]);
+        let pids = self.chain();
         let range = if own { 0..1 } else { 1..self.ancestor_count + 1 };
         for &pid in &pids[range] {
             let mut search = EnvSearch::new();
@@ -523,6 +521,38 @@ pub fn read_proc(pid: u32, name: &[u8], buffer: &mut [u8]) -> Result<usize, Errn
         }
     }
     Ok(len)
+}
+
+/// Returns the path `/proc/self/fd/N` of descriptor `fd`, NUL-terminated.
+pub fn self_fd_path(fd: &OwnedFd) -> Buf<32> {
+    let mut path = Buf::new();
+    path.push_bytes(b"/proc/self/fd/");
+    path.push_u64(rustix::fd::AsRawFd::as_raw_fd(fd) as u64);
+    path.push(0);
+    path
+}
+
+/// Reads the path the kernel gives for descriptor `fd` into `target` and
+/// returns its length, cut to leave room for a NUL after it.
+pub fn fd_target(fd: &OwnedFd, target: &mut [u8]) -> Result<usize, Errno> {
+    let link = self_fd_path(fd);
+    let len = fs::readlinkat_raw(CWD, as_cstr(&link), &mut *target)?;
+    Ok(len.min(target.len() - 1))
+}
+
+/// Calls `visit` with the pid of each process in `/proc`, until it returns
+/// `false`.
+pub fn for_each_pid(mut visit: impl FnMut(u32) -> bool) {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let Ok(proc_dir) = fs::open(c"/proc", flags, Mode::empty()) else { return };
+    let mut entries = [core::mem::MaybeUninit::<u8>::uninit(); 2048];
+    let mut listing = fs::RawDir::new(&proc_dir, &mut entries);
+    while let Some(Ok(entry)) = listing.next() {
+        let Some(pid) = ttrapd::buf::parse_u64(entry.file_name().to_bytes()) else { continue };
+        if !visit(pid as u32) {
+            return;
+        }
+    }
 }
 
 /// Returns the device and inode of the file process `pid` runs.

@@ -13,8 +13,6 @@ pub struct Stat<'a> {
     /// The state letter: `R`, `S`, `D`, `Z` (zombie), `X` (dead), ...
     pub state: u8,
     pub ppid: u32,
-    /// Process group.
-    pub pgrp: u32,
     /// Session id.
     pub session: u32,
     /// Kernel flags of the task, such as [`PF_EXITING`].
@@ -44,13 +42,12 @@ pub fn parse_stat(text: &[u8]) -> Option<Stat<'_>> {
     };
     let state = *nth(0)?.first()?; // field 3
     let ppid = parse_u32(nth(0)?)?; // field 4
-    let pgrp = parse_u32(nth(0)?)?; // field 5
-    let session = parse_u32(nth(0)?)?; // field 6
+    let session = parse_u32(nth(1)?)?; // field 6
     // The kernel prints tty_nr with %d; the device number is its bits.
     let tty_nr = parse_i32(nth(0)?)? as u32; // field 7
     let flags = parse_u32(nth(1)?)?; // field 9
     let start_time = parse_u64(nth(12)?)?; // field 22
-    Some(Stat { comm, state, ppid, pgrp, session, tty_nr, flags, start_time })
+    Some(Stat { comm, state, ppid, session, tty_nr, flags, start_time })
 }
 
 /// `PF_EXITING` in the flags of `/proc/PID/stat`: the process is past the
@@ -333,7 +330,6 @@ mod tests {
         assert_eq!(stat.comm, b"cat");
         assert_eq!(stat.state, b'R');
         assert_eq!(stat.ppid, 4100);
-        assert_eq!(stat.pgrp, 4242);
         assert_eq!(stat.session, 4000);
         assert_eq!(stat.tty_nr, 34817);
         assert_eq!(stat.start_time, 987654);

@@ -2,11 +2,12 @@
 //!
 //! A new trap table is built in the second storage slot and armed on the
 //! old table's inotify instance and fanotify group. The queues and every
-//! mark the two share stay in place, so no event is lost or seen twice. Only when everything in the new configuration checks out does
-//! it replace the old one; the watches and marks only the old one used are
-//! then removed, and the differences are logged. A configuration that fails to parse, names a
-//! trap that cannot be armed or a hook that cannot run is rejected, and
-//! the running set stays as it was.
+//! mark the two share stay in place, so no event is lost or seen twice.
+//! Only when everything in the new configuration checks out does the new
+//! table replace the old one. The watches and marks that only the old one
+//! used are then removed, and the differences are logged. A configuration
+//! that fails to parse, names a trap that cannot be armed or a hook that
+//! cannot run is rejected, and the running set stays as it was.
 
 use ttrapd::buf::Buf;
 use ttrapd::msg::Kind;

@@ -623,18 +623,8 @@ impl Table {
             return Found::Trap(index);
         }
         // An entry of a trapped directory: compare its parent directory.
-        let mut link = Buf::<32>::new();
-        link.push_bytes(b"/proc/self/fd/");
-        link.push_u64(rustix::fd::AsRawFd::as_raw_fd(object) as u64);
-        link.push(0);
         let mut target = [0u8; ttrapd::limits::PATH_MAX];
-        let len = match CStr::from_bytes_with_nul(link.as_bytes()) {
-            Ok(link) => {
-                fs::readlinkat_raw(CWD, link, &mut target[..]).map(|len| len.min(target.len() - 1))
-            }
-            Err(_) => Err(Errno::INVAL),
-        };
-        let Ok(len) = len else {
+        let Ok(len) = crate::proc::fd_target(object, &mut target) else {
             if self.fan.as_ref().is_some_and(|fan| fan.unmark(object)) {
                 return Found::Stale;
             }
@@ -652,12 +642,7 @@ impl Table {
             .ok()
             .and_then(|full| fs::statat(CWD, full, AtFlags::SYMLINK_NOFOLLOW).ok())
             .is_some_and(|found| is_object(&found));
-        let saved = target[parent_len];
-        target[parent_len] = 0;
-        let parent = CStr::from_bytes_until_nul(&target)
-            .ok()
-            .and_then(|parent| fs::statat(CWD, parent, AtFlags::empty()).ok());
-        target[parent_len] = saved;
+        let parent = stat_parent(&mut target, parent_len);
         if here {
             let is_parent = |t: &Trap| {
                 armed(t) && t.is_dir && parent.as_ref().is_some_and(|p| same(t, p.st_dev, p.st_ino))
@@ -734,18 +719,10 @@ impl Table {
     /// descriptor, refers to.
     pub fn covering_file(&self, file: &OwnedFd) -> Option<usize> {
         let stat = fs::fstat(file).ok()?;
-        let mut link = Buf::<32>::new();
-        link.push_bytes(b"/proc/self/fd/");
-        link.push_u64(rustix::fd::AsRawFd::as_raw_fd(file) as u64);
-        link.push(0);
         let mut target = [0u8; ttrapd::limits::PATH_MAX];
-        let link = CStr::from_bytes_with_nul(link.as_bytes()).ok()?;
-        let len = fs::readlinkat_raw(CWD, link, &mut target[..]).ok()?.min(target.len() - 1);
+        let len = crate::proc::fd_target(file, &mut target).ok()?;
         let parent_len = path::parent_len(&target[..len]);
-        target[parent_len] = 0;
-        let parent = CStr::from_bytes_until_nul(&target)
-            .ok()
-            .and_then(|parent| fs::statat(CWD, parent, AtFlags::empty()).ok());
+        let parent = stat_parent(&mut target, parent_len);
         (0..self.count).find(|&index| {
             let Ok(trap) = fs::statat(CWD, self.path_cstr(index), AtFlags::empty()) else {
                 return false;
@@ -1177,4 +1154,16 @@ impl Table {
         line.word("via", via);
         log.send();
     }
+}
+
+/// Returns the `stat` of the directory that the path in `target` names up
+/// to `parent_len`, following symbolic links. `target` is left as it was.
+fn stat_parent(target: &mut [u8], parent_len: usize) -> Option<Stat> {
+    let saved = target[parent_len];
+    target[parent_len] = 0;
+    let parent = CStr::from_bytes_until_nul(target)
+        .ok()
+        .and_then(|parent| fs::statat(CWD, parent, AtFlags::empty()).ok());
+    target[parent_len] = saved;
+    parent
 }
