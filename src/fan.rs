@@ -259,8 +259,8 @@ fn handle(
         }
         // As pid 1 of a PID namespace ttrapd adopts every orphan, so descent
         // proves nothing there. Its hooks are recognised by pid instead, and
-        // what they start by the session each hook leads, which also holds
-        // a process that outlives its hook.
+        // what they start by the session each hook leads, which also
+        // contains a process that outlives its hook.
         (policy.own_pid != 1 && culprit.descends_from(policy.own_pid))
             || log.hook_started(culprit.session(), &culprit.chain())
     };

@@ -1,8 +1,8 @@
 //! Hooks: `--exec PROGRAM` runs on each alert, started with `fork` and
 //! `execve` (no shell), stdin on `/dev/null`, the alert's fields in
-//! `TTRAPD_*` environment variables, in a session of its own: a hook past
-//! its time limit is killed with its process group, and the session tells
-//! what the hook started, since no process outside can join it.
+//! `TTRAPD_*` environment variables, in a session of its own. A hook past
+//! its time limit is killed with its process group, and the session marks
+//! what the hook started, because no process outside can join it.
 //!
 //! At most `MAX_HOOKS` run at once; an alert that finds them all busy runs
 //! none, and the number skipped is reported with the next hook that ends.
@@ -168,11 +168,11 @@ impl Hooks {
         }
     }
 
-    /// Reports whether a process, given as its pid and session, is one a
-    /// hook started: in the session of a running hook, whose leader lives
-    /// so the number cannot be taken again, or, through `chain` (the
-    /// process and its ancestors, nearest first), one that an ended hook
-    /// left running.
+    /// Reports whether a hook started the process with session `session`.
+    /// That holds in the session of a running hook, whose live leader keeps
+    /// the number from being taken again. It also holds when `chain` (the
+    /// process and its ancestors, nearest first) contains a process that
+    /// an ended hook left running.
     pub fn started(&self, session: u32, chain: &[u32]) -> bool {
         if session > 0 && self.running.iter().flatten().any(|hook| hook.pid as u32 == session) {
             return true;
@@ -366,7 +366,7 @@ fn run_child(
     // hook must get default behaviour.
     sys::unblock_all_signals();
     // A session, and so a group, of its own: a timeout kills whatever the
-    // hook started, and what it started is told by the session.
+    // hook started, and the session marks what it started.
     let _ = rustix::process::setsid();
     // Nothing of the daemon's but the report pipe. Above all not the
     // fanotify group: a hook whose execve waits on a permission answer

@@ -6,12 +6,12 @@
 //! without a restart of ttrapd. Datagram sockets get one line per datagram;
 //! stream sockets get newline-terminated lines.
 //!
-//! The socket never blocks. Lines that a busy receiver cannot take at once
-//! wait in a queue, sent as the socket becomes writable, so a slow syslog
-//! daemon never delays the answers to waiting openers. A line that has
-//! waited [`SEND_TIMEOUT`] first makes ttrapd connect again (the socket may
-//! belong to a syslog daemon that was replaced), and then goes to
-//! `/dev/kmsg` with everything queued behind it.
+//! The socket is non-blocking. A line waits at most [`ROOM_WAIT_MS`] for a
+//! busy receiver, and is then queued and sent as the socket becomes
+//! writable, so a slow syslog daemon delays the answers to waiting openers
+//! by that much at most. A line that has waited [`SEND_TIMEOUT_MS`] makes
+//! ttrapd connect again (the socket may belong to a syslog daemon that was
+//! replaced), and then goes to `/dev/kmsg` with everything queued behind it.
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -642,7 +642,7 @@ fn record_len(line: &[u8], stream: bool) -> usize {
 /// Sends `line` to the syslog socket without waiting, `sent` bytes of it
 /// having gone before, connecting or reconnecting once if the socket is
 /// closed, gone or refusing. Returns how many bytes of the record the
-/// receiver holds now; fewer than [`record_len`] when it is busy.
+/// receiver has now, fewer than [`record_len`] when it is busy.
 fn send_record(
     socket: &mut Option<OwnedFd>,
     stream: &mut bool,
@@ -677,8 +677,8 @@ fn send_datagram(fd: rustix::fd::BorrowedFd<'_>, line: &[u8]) -> Result<usize, E
     net::send(fd, line, flags).map(|_| line.len())
 }
 
-/// Sends the rest of `line` and its newline from byte `sent` on; returns
-/// the bytes sent in all, which stop short when the receiver is busy.
+/// Sends the rest of `line` and its newline from byte `sent` on. Returns
+/// the bytes sent in all, fewer than the record when the receiver is busy.
 fn send_stream(
     fd: rustix::fd::BorrowedFd<'_>,
     line: &[u8],
@@ -712,7 +712,7 @@ pub fn connect_socket(path: &CStr) -> Result<(OwnedFd, bool), Errno> {
         let flags = SocketFlags::CLOEXEC | SocketFlags::NONBLOCK;
         let socket = net::socket_with(AddressFamily::UNIX, kind, flags, None)?;
         match net::connect(&socket, &address) {
-            // The socket stays non-blocking: sends never wait.
+            // The socket stays non-blocking, so a send returns at once.
             Ok(()) => return Ok((socket, stream)),
             Err(Errno::PROTOTYPE) => continue,
             Err(error) => return Err(error),

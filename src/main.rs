@@ -82,8 +82,8 @@ pub fn main(args: rt::Args) -> i32 {
     if let Err(status) = ensure_descriptors() {
         return status;
     }
-    // Descriptors inherited from whoever started ttrapd would stay open
-    // for its whole life and pass to its hooks.
+    // Descriptors inherited from the parent process would stay open for
+    // ttrapd's whole life and pass to its hooks.
     sys::close_from(3);
     start(args, probe.check)
 }

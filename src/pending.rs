@@ -1,7 +1,6 @@
 //! Lines waiting for the syslog socket: a first-in, first-out queue of
-//! byte strings in one fixed buffer, each stored with the time it was
-//! queued, so the daemon never waits on a slow receiver and can tell how
-//! long the oldest line has waited.
+//! byte strings in one fixed buffer. Each is stored with the time it was
+//! queued, so the daemon can tell how long the oldest line has waited.
 //!
 //! Each record is a 2-byte length, an 8-byte time and the line. Records
 //! are appended at the end and taken from the front; the space of taken
@@ -43,7 +42,7 @@ impl<const N: usize> Pending<N> {
     }
 
     /// Appends `line`, queued at `now`. Returns `false`, queueing nothing,
-    /// when it does not fit or is longer than a 2-byte length can say.
+    /// when it does not fit or is longer than a 2-byte length can express.
     pub fn push(&mut self, line: &[u8], now: u64) -> bool {
         let Ok(len) = u16::try_from(line.len()) else { return false };
         let need = HEADER + line.len();

@@ -486,8 +486,8 @@ impl Table {
         self.fan = other.fan.take();
     }
 
-    /// Removes the watches and marks of this table that `keep`, which now
-    /// holds the shared inotify instance and fanotify group, does not use.
+    /// Removes the watches and marks of this table that `keep` does not use.
+    /// `keep` owns the shared inotify instance and fanotify group by now.
     pub fn release_unused(&self, keep: &mut Table) {
         for index in 0..self.count {
             let trap = self.traps[index];
@@ -689,8 +689,8 @@ impl Table {
         found
     }
 
-    /// The trapped directory an unplaced event is charged to: the first on
-    /// the object's file system (`dev`), or else the first of all.
+    /// Picks the trapped directory an unplaced event is charged to: the
+    /// first on the object's file system (`dev`), or else the first of all.
     fn unresolved(&self, dev: Option<u64>) -> Found {
         let dir = |t: &Trap| t.wd != 0 && t.fan && t.is_dir;
         let on_dev = |t: &Trap| dir(t) && dev.is_none_or(|dev| t.snapshot.dev == dev);
@@ -705,11 +705,11 @@ impl Table {
     }
 
     /// Returns the trap that covers the file at `path`: the file itself, or
-    /// the directory that holds it. Follows symbolic links, and opens
+    /// the directory that contains it. Follows symbolic links, and opens
     /// nothing that could wait on a permission answer.
     pub fn covering(&self, path: &CStr) -> Option<usize> {
-        // An O_PATH descriptor raises no fanotify event; its link tells the
-        // real parent directory.
+        // An O_PATH descriptor raises no fanotify event, and its link gives
+        // the real parent directory.
         let flags = fs::OFlags::PATH | fs::OFlags::CLOEXEC;
         let file = fs::open(path, flags, fs::Mode::empty()).ok()?;
         self.covering_file(&file)

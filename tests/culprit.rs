@@ -640,7 +640,7 @@ fn deny_open() {
 /// that lead elsewhere in ttrapd's mount namespace.
 const VAULT: &str = "vault";
 
-/// Starts ttrapd with `--deny` on [`VAULT`], which holds `secret`.
+/// Starts ttrapd with `--deny` on [`VAULT`], which contains `secret`.
 fn start_vault(name: &str) -> Trapped {
     let settings = "mode=fanotify-perm deny=yes";
     let baits = [Bait::DirWith(VAULT, "secret", SECRET)];

@@ -715,7 +715,7 @@ fn tcp_queue_overflow() {
     assert!(dropped > 0, "dropped= in {:?} after {opens} alerts", back.msg);
 
     // Every line written from the stop of the collector to the remote-back
-    // line was either delivered or dropped; a line written after the
+    // line was either delivered or dropped. A line written after the
     // barrier (a remote-unreachable warning) counts as well.
     let all = local_lines(&t.daemon);
     let back_at = all.iter().rposition(|line| *line == back.msg).expect("remote-back on stderr");
@@ -1294,9 +1294,9 @@ fn hook_starting_when_stopped() {
 }
 
 fn hook_orphans_not_reported() {
-    // The hook starts a reader of the trap in the background and exits; the
-    // reader, no longer below ttrapd, still belongs to the hook's process
-    // group, and its read must not alert (and start another hook).
+    // The hook starts a reader of the trap in the background and exits.
+    // The reader is no longer below ttrapd but was in the hook's session,
+    // so its read must not alert (and start another hook).
     let hook_dir = TempDir::new("hook_orphans_not_reported-hook");
     let out_dir = TempDir::new("hook_orphans_not_reported-out");
     let script = hook_dir.join("hook.sh");
@@ -1327,11 +1327,11 @@ fn hook_orphans_not_reported() {
     stop_daemon(&mut t);
 }
 
-/// Python program that takes over the pid argv[1] of an ended hook: it
-/// sets the kernel's last pid so that its next child gets that pid, the
-/// child leads a new session and a new process group, forks a grandchild
-/// and exits, and the grandchild opens argv[2]. Prints "pid-missed" when
-/// another process took the pid first, else "opened" or "refused".
+/// Python program that takes over the pid argv[1] of an ended hook. It
+/// sets the kernel's last pid so that its next child gets that pid. The
+/// child leads a new session, forks a grandchild and exits, and the
+/// grandchild opens argv[2]. Prints "pid-missed" when another process took
+/// the pid first.
 const PID_TAKER: &str = "
 import os, sys
 target = int(sys.argv[1])
